@@ -1,0 +1,53 @@
+// MetadataStore: the small, transactional facts of a root in SQLite (WAL): cache records,
+// image tags and the layer table (diff_id → compressed blob). Blobs themselves live in BlobStore.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/result.h"
+
+namespace cb::cache {
+
+/// A layer known to the store: its uncompressed digest and, once made, its compressed blob.
+struct LayerRecord {
+  Digest diff_id;
+  Digest blob;             ///< empty until a compressed blob exists
+  int64_t blob_size = 0;
+  std::string media_type;
+};
+
+/// One open connection; use one per thread (or guard it). Several processes may open the same
+/// root: SQLite's WAL and a busy timeout serialize writers.
+class MetadataStore {
+ public:
+  /// Opens (creating) <root>/metadata.db.
+  static Result<std::unique_ptr<MetadataStore>> Open(const std::string& root);
+  ~MetadataStore();
+
+  // Cache index: cache key → opaque record (JSON text written by the executor).
+  Result<std::optional<std::string>> GetCacheRecord(const Digest& key);
+  Status PutCacheRecord(const Digest& key, const std::string& record);
+
+  // Tags: normalized image name → manifest digest.
+  Status SetTag(const std::string& name, const Digest& manifest);
+  Result<std::optional<Digest>> GetTag(const std::string& name);
+  Result<std::vector<std::pair<std::string, Digest>>> ListTags();
+  Result<bool> DeleteTag(const std::string& name);
+
+  // Layers.
+  Status PutLayer(const LayerRecord& rec);
+  Result<std::optional<LayerRecord>> GetLayer(const Digest& diff_id);
+
+ private:
+  struct Impl;
+  explicit MetadataStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cb::cache
