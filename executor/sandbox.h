@@ -27,6 +27,12 @@ struct SandboxSpec {
   int stdin_fd = -1;   ///< -1: /dev/null
   int stdout_fd = 1;
   int stderr_fd = 2;
+  /// Optional cancellation: when this fd becomes readable (a byte, or EOF of a pipe), the
+  /// command gets SIGTERM (forwarded by the sandbox init) and, `stop_timeout_ms` later,
+  /// everything in the sandbox is SIGKILLed. Run then returns the resulting status (usually
+  /// 143, or 137 after the kill). -1: no cancellation.
+  int cancel_fd = -1;
+  int stop_timeout_ms = 10000;
 };
 
 /// Result of a finished process, as `docker run` reports it.

@@ -1,0 +1,240 @@
+#include "executor/linux/plan_builder.h"
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <utility>
+
+#include "executor/linux/mount_options.h"
+
+namespace cb::executor::linux_impl {
+
+const char* PlanBuilder::Str(std::string s) {
+  strings_.push_back(std::move(s));
+  return strings_.back().c_str();
+}
+
+int PlanBuilder::Step(std::string text) {
+  steps_.push_back(std::move(text));
+  return static_cast<int>(steps_.size() - 1);
+}
+
+const std::string& PlanBuilder::StepText(int step) const {
+  static const std::string kUnknown = "set up sandbox";
+  if (step < 0 || static_cast<size_t>(step) >= steps_.size()) return kUnknown;
+  return steps_[static_cast<size_t>(step)];
+}
+
+ChildOp& PlanBuilder::Add(OpKind kind, std::string step_text) {
+  ChildOp op;
+  op.kind = kind;
+  op.step = Step(std::move(step_text));
+  ops_.push_back(op);
+  return ops_.back();
+}
+
+int PlanBuilder::NewSlot() { return slots_used_++; }
+
+Status PlanBuilder::Build(const SandboxSpec& spec) {
+  if (spec.argv.empty()) return MakeError(ErrorCode::kInvalidArgument, "sandbox: empty argv");
+  if (spec.mounts.empty() || spec.mounts[0].target != "/")
+    return MakeError(ErrorCode::kInvalidArgument, "sandbox: the first mount must target `/`");
+  if (spec.rootfs_dir.empty() || spec.rootfs_dir[0] != '/')
+    return MakeError(ErrorCode::kInvalidArgument, "sandbox: rootfs_dir `{}` is not absolute",
+                     spec.rootfs_dir);
+  if (spec.cwd.empty() || spec.cwd[0] != '/')
+    return MakeError(ErrorCode::kInvalidArgument, "sandbox: cwd `{}` is not absolute", spec.cwd);
+  Step("prepare sandbox file descriptors");  // step 0, used by the child's fd setup
+  Add(OpKind::kMakePrivate, "make `/` private in the sandbox mount namespace");
+  if (spec.network == NetworkMode::kNone) Add(OpKind::kLoopbackUp, "bring up `lo`");
+  CB_TRY(AddRootMount(spec));
+  CB_TRY(AddPrePivotMounts(spec));
+  Add(OpKind::kPivotRoot, fmt::format("pivot_root into `{}`", spec.rootfs_dir)).a =
+      Str(spec.rootfs_dir);
+  AddSystemMounts(spec);
+  AddUserMounts(spec);
+  AddHardening(spec);
+  ChildOp& host = Add(OpKind::kSetHostname, fmt::format("set hostname `{}`", spec.hostname));
+  host.a = Str(spec.hostname);
+  CB_TRY(AddProcess(spec));
+  if (slots_used_ > kMaxSlots)
+    return MakeError(ErrorCode::kInvalidArgument, "sandbox: too many mounts ({})", slots_used_);
+  plan_.ops = ops_.data();
+  plan_.op_count = ops_.size();
+  return Ok();
+}
+
+Status PlanBuilder::AddRootMount(const SandboxSpec& spec) {
+  const snapshotter::Mount& m = spec.mounts[0];
+  MountOptions o = ParseMountOptions(m.options);
+  ChildOp& op = Add(OpKind::kMountHost, fmt::format("mount {} on `{}`", m.type, spec.rootfs_dir));
+  op.b = Str(spec.rootfs_dir);
+  if (m.type == "bind" || o.bind) {
+    op.a = Str(m.source);
+    op.flags = MS_BIND | MS_REC;
+    op.recursive = true;
+    op.read_only = o.read_only;
+  } else {
+    op.a = Str(m.source.empty() ? m.type : m.source);
+    op.c = Str(m.type);
+    op.flags = o.flags;
+    op.d = Str(o.joined);
+  }
+  return Ok();
+}
+
+Status PlanBuilder::AddPrePivotMounts(const SandboxSpec& spec) {
+  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    ChildOp& op = Add(OpKind::kOpenTree, fmt::format("bind host `/dev/{}`", dev));
+    op.a = Str(fmt::format("/dev/{}", dev));
+    op.slot = NewSlot();
+    op.optional = std::strcmp(dev, "tty") == 0;  // absent on some hosts
+    dev_slots_.push_back(op.slot);
+  }
+  ChildOp& sys = Add(OpKind::kFsMount, "mount sysfs");
+  sys.c = Str("sysfs");
+  sys.d = Str(std::string(1, '\0'));
+  sys.data_len = 1;
+  sys.flags = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+  sys.optional = true;
+  sys.slot = sys_slot_ = NewSlot();
+  ChildOp& sysb = Add(OpKind::kOpenTree, "bind host `/sys` read-only");
+  sysb.a = Str("/sys");
+  sysb.recursive = true;
+  sysb.read_only = true;
+  sysb.optional = true;
+  sysb.slot = sys_fallback_slot_ = NewSlot();
+
+  for (size_t i = 1; i < spec.mounts.size(); ++i) {
+    const snapshotter::Mount& m = spec.mounts[i];
+    if (m.target.empty() || m.target[0] != '/')
+      return MakeError(ErrorCode::kInvalidArgument, "sandbox: mount target `{}` is not absolute",
+                       m.target);
+    MountOptions o = ParseMountOptions(m.options);
+    if (m.type == "bind" || o.bind) {
+      ChildOp& op = Add(OpKind::kOpenTree, fmt::format("bind `{}` on `{}`", m.source, m.target));
+      op.a = Str(m.source);
+      op.recursive = o.recursive || !o.bind;
+      op.read_only = o.read_only;
+      op.slot = NewSlot();
+      user_mount_slots_.push_back(op.slot);
+    } else {
+      ChildOp& op = Add(OpKind::kFsMount, fmt::format("mount {} on `{}`", m.type, m.target));
+      op.c = Str(m.type);
+      std::string packed = PackFsConfig(o.data, m.type == "overlay" ? "" : m.source);
+      op.data_len = packed.size();
+      op.d = Str(std::move(packed));
+      op.flags = o.attr_flags;
+      op.slot = NewSlot();
+      user_mount_slots_.push_back(op.slot);
+    }
+  }
+  return Ok();
+}
+
+void PlanBuilder::AddSystemMounts(const SandboxSpec&) {
+  auto mount = [&](const char* type, const char* target, unsigned long flags, const char* data) {
+    ChildOp& op = Add(OpKind::kMount, fmt::format("mount {} on `{}`", type, target));
+    op.a = type;
+    op.b = target;
+    op.c = type;
+    op.flags = flags;
+    op.d = data;
+    return std::ref(op);
+  };
+  constexpr unsigned long kSafe = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  mount("proc", "/proc", kSafe, nullptr);
+  mount("tmpfs", "/dev", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  const char* devs[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                        "/dev/tty"};
+  for (size_t i = 0; i < dev_slots_.size(); ++i) {
+    ChildOp& op = Add(OpKind::kMoveMount, fmt::format("bind `{}`", devs[i]));
+    op.b = devs[i];
+    op.slot = dev_slots_[i];
+    op.file = true;
+    op.optional = std::strcmp(devs[i], "/dev/tty") == 0;
+  }
+  mount("devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620");
+  mount("tmpfs", "/dev/shm", kSafe, "mode=1777,size=65536k");
+  mount("mqueue", "/dev/mqueue", kSafe, nullptr).get().optional = true;
+  auto link = [&](const char* from, const char* to) {
+    ChildOp& op = Add(OpKind::kSymlink, fmt::format("symlink `{}`", to));
+    op.a = from;
+    op.b = to;
+  };
+  link("pts/ptmx", "/dev/ptmx");
+  link("/proc/self/fd", "/dev/fd");
+  link("/proc/self/fd/0", "/dev/stdin");
+  link("/proc/self/fd/1", "/dev/stdout");
+  link("/proc/self/fd/2", "/dev/stderr");
+  ChildOp& sys = Add(OpKind::kMountSlotOrElse, "mount sysfs on `/sys` read-only");
+  sys.b = "/sys";
+  sys.slot = sys_slot_;
+  sys.slot2 = sys_fallback_slot_;
+}
+
+void PlanBuilder::AddUserMounts(const SandboxSpec& spec) {
+  for (size_t i = 1; i < spec.mounts.size(); ++i) {
+    const snapshotter::Mount& m = spec.mounts[i];
+    ChildOp& op = Add(OpKind::kMoveMount, fmt::format("mount `{}` on `{}`", m.source, m.target));
+    op.b = Str(m.target);
+    op.slot = user_mount_slots_[i - 1];
+    struct stat st;
+    MountOptions o = ParseMountOptions(m.options);
+    op.file = (m.type == "bind" || o.bind) && ::stat(m.source.c_str(), &st) == 0 &&
+              !S_ISDIR(st.st_mode);
+  }
+}
+
+void PlanBuilder::AddHardening(const SandboxSpec&) {}
+
+Status PlanBuilder::AddProcess(const SandboxSpec& spec) {
+  for (const std::string& c : ExecCandidates(spec.argv[0], spec.env)) candidates_.push_back(Str(c));
+  candidates_.push_back(nullptr);
+  for (const std::string& a : spec.argv) argv_.push_back(const_cast<char*>(Str(a)));
+  argv_.push_back(nullptr);
+  for (const std::string& e : spec.env) envp_.push_back(const_cast<char*>(Str(e)));
+  envp_.push_back(nullptr);
+  plan_.exec_candidates = candidates_.data();
+  plan_.argv = argv_.data();
+  plan_.envp = envp_.data();
+  plan_.cwd = Str(spec.cwd);
+  plan_.cwd_step = Step(fmt::format("enter working directory `{}`", spec.cwd));
+  plan_.cwd_escape_step =
+      Step(fmt::format("working directory `{}` is outside the container root", spec.cwd));
+  plan_.uid = spec.uid;
+  plan_.gid = spec.gid;
+  plan_.groups = groups_.data();
+  plan_.group_count = groups_.size();
+  plan_.creds_step = Step(fmt::format("switch to user {}:{}", spec.uid, spec.gid));
+  plan_.caps_step = Step("drop capabilities");
+  plan_.seccomp_step = Step("install seccomp filter");
+  plan_.rlimit_step = Step("set resource limits");
+  plan_.fork_step = Step("fork the command from the sandbox init");
+  plan_.tty_step = Step("make the terminal the controlling tty");
+  plan_.drop_caps = false;
+  plan_.set_no_new_privs = false;
+  plan_.run_init = true;
+  return Ok();
+}
+
+std::vector<std::string> ExecCandidates(const std::string& argv0,
+                                        const std::vector<std::string>& env) {
+  if (argv0.find('/') != std::string::npos) return {argv0};
+  std::string path = kDefaultPath;
+  for (const std::string& e : env)
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t end = path.find(':', start);
+    std::string dir = path.substr(start, end == std::string::npos ? end : end - start);
+    out.push_back((dir.empty() ? std::string(".") : dir) + "/" + argv0);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace cb::executor::linux_impl
