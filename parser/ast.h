@@ -20,6 +20,9 @@ struct Heredoc {
   std::string content;  ///< body, each line ending in '\n'; leading tabs removed for <<-
   bool expand = true;   ///< false when the delimiter was quoted ('EOF' or "EOF")
   bool chomp = false;   ///< <<- form
+  int fd = 0;           ///< file descriptor digits before `<<` (`3<<EOF`); 0 when absent
+  int start_line = 0;   ///< first body line (1-based); the terminator is on end_line
+  int end_line = 0;     ///< line of the terminator
 };
 
 struct Directive {
