@@ -216,7 +216,11 @@ Status Parser::ReadHeredocs(ast::Instruction& inst, const LogicalLine& ll) {
         terminated = true;
         break;
       }
-      doc.content.append(raw);
+      // The AST contract: <<- bodies lose their leading tabs here (BuildKit's dispatcher does
+      // the same later with ChompHeredocContent).
+      std::string_view body = raw;
+      while (doc.chomp && !body.empty() && body.front() == '\t') body.remove_prefix(1);
+      doc.content.append(body);
       doc.content.push_back('\n');
     }
     if (!terminated) {
