@@ -247,3 +247,21 @@ TEST_CASE("errors: location and caret") {
   auto long_line = MustFail("FROM a\nRUN " + std::string(70000, 'x') + "\n");
   CHECK(long_line.where->line == 2);
 }
+
+TEST_CASE("Validate: unknown instructions and flags") {
+  using cb::parser::Validate;
+  CHECK(Validate(MustParse("ARG V\nFROM a:$V\nCOPY --from=b --chmod=644 x y\nRUN --mount=type=cache,target=/c x\n")));
+  auto unknown = Validate(MustParse("FROM a\nCOPPY x y\n"));
+  REQUIRE_FALSE(unknown.has_value());
+  CHECK(unknown.error().message == "unknown instruction: COPPY (did you mean COPY?)");
+  CHECK(unknown.error().where->line == 2);
+  auto flag = Validate(MustParse("FROM a\nCOPY --frm=b x y\n"));
+  REQUIRE_FALSE(flag.has_value());
+  CHECK(flag.error().ToString() == "Dockerfile:2:6: COPY: unknown flag: --frm");
+  auto before = Validate(MustParse("RUN x\nFROM a\n"));
+  REQUIRE_FALSE(before.has_value());
+  auto onbuild = Validate(MustParse("FROM a\nONBUILD FROM b\n"));
+  REQUIRE_FALSE(onbuild.has_value());
+  CHECK(onbuild.error().where->col == 9);
+  CHECK_FALSE(Validate(MustParse("FROM a\nONBUILD RUN --bad x\n")).has_value());
+}
