@@ -1,6 +1,7 @@
 // Sandbox: runs one process in fresh Linux namespaces on a prepared root filesystem.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,7 +11,17 @@
 
 namespace cb::executor {
 
-enum class NetworkMode { kHost, kNone };
+/// kHost: the host's network namespace. kNone: a new network namespace with only `lo` up.
+/// kDefault: a new network namespace with outbound access through slirp4netns (NAT,
+/// 10.0.2.100/24, DNS 10.0.2.3; the host's loopback is not reachable); Run fails with an
+/// Error when slirp4netns is not installed.
+enum class NetworkMode { kHost, kNone, kDefault };
+
+/// A resource limit like `docker run --ulimit nofile=1024:2048`.
+struct Ulimit {
+  std::string name;  ///< "nofile", "nproc", "core", "stack", "memlock", "fsize", "cpu", ...
+  uint64_t soft = 0, hard = 0;
+};
 
 struct SandboxSpec {
   /// Mounted, in order, in the sandbox's own mount namespace. The first one has target "/"
@@ -33,6 +44,33 @@ struct SandboxSpec {
   /// 143, or 137 after the kill). -1: no cancellation.
   int cancel_fd = -1;
   int stop_timeout_ms = 10000;
+
+  /// Supplementary groups of the command (besides `gid`).
+  std::vector<unsigned> extra_gids;
+  /// Allocate a pseudo-terminal inside the sandbox (like `docker run -t`): the command gets
+  /// its slave as stdin/stdout/stderr and controlling tty; Run copies stdin_fd -> pty (when
+  /// stdin_fd >= 0, i.e. `-i`) and pty -> stdout_fd. stderr_fd is unused. The pty's initial
+  /// size is taken from stdin_fd (or stdout_fd) when that is a terminal.
+  bool tty = false;
+  /// With `tty`: when readable, Run drains it and copies the window size of stdin_fd (or
+  /// stdout_fd) to the pty (the CLI writes a byte here from its SIGWINCH handler). -1: none.
+  int winch_fd = -1;
+  /// Make the root filesystem read-only (other mounts keep their own options).
+  bool read_only_rootfs = false;
+  /// Maximum number of processes in the sandbox (a pids cgroup); 0 = unlimited. Silently
+  /// not enforced where no pids cgroup controller is available (see docs/sandbox.md).
+  int64_t pids_limit = 8192;
+  /// Resource limits; when empty, Docker's defaults (nofile 1048576:1048576).
+  std::vector<Ulimit> ulimits;
+  /// Provide /etc/hosts (localhost + hostname), /etc/resolv.conf (the host's, or slirp's
+  /// DNS for kDefault) and /etc/hostname as bind mounts that never reach the snapshot's
+  /// lower layers (an image without these files gets empty mount-point files in its upper).
+  bool provide_etc_files = true;
+  /// Extra /etc/hosts lines ("1.2.3.4 name"), like `--add-host`.
+  std::vector<std::string> extra_hosts;
+  /// Security profile: Docker's default capabilities, no_new_privs, the default seccomp
+  /// filter, masked and read-only /proc paths. false only for debugging the sandbox itself.
+  bool hardened = true;
 };
 
 /// Result of a finished process, as `docker run` reports it.
@@ -52,5 +90,11 @@ class Sandbox {
 };
 
 std::unique_ptr<Sandbox> NewLinuxSandbox();
+
+/// Removes what sandboxes of cbuild processes that no longer exist left behind after a
+/// SIGKILL (their pids cgroups). Mounts and processes never outlive their sandbox: they
+/// live in namespaces that die with it. Safe to call at every start; never touches the
+/// state of a cbuild process that is still running.
+Status CleanupStaleSandboxes();
 
 }  // namespace cb::executor

@@ -27,6 +27,9 @@ enum class OpKind : uint8_t {
   kRemountRootRo, ///< remount "/" read-only
   kLoopbackUp,    ///< bring `lo` up in the new network namespace
   kSetHostname,   ///< sethostname(a)
+  kWriteFile,     ///< create b (mode 0644, parents too) with d[0..data_len) as content
+  kBindFile,      ///< bind file a on file b (b created if missing)
+  kUnlink,        ///< unlink(b); ENOENT ok
 };
 
 struct ChildOp {
@@ -61,6 +64,9 @@ struct ChildReport {
 };
 inline constexpr int32_t kStageSetup = 1;
 inline constexpr int32_t kStageExec = 2;
+inline constexpr int32_t kStageTty = 3;  ///< carries the pty master fd (SCM_RIGHTS)
+/// Followed by a NUL-terminated path (inside the root) created as a mount point.
+inline constexpr int32_t kStageCreated = 4;
 
 inline constexpr int kMaxSlots = 64;
 
@@ -94,10 +100,13 @@ struct ChildPlan {
   int rlimit_step = 0;
   bool run_init = true;   ///< PID 1 is a tiny init that forks the command and reaps
   int fork_step = 0;
-  bool tty = false;       ///< stdin is a pty slave: make it the controlling terminal
+  bool tty = false;       ///< allocate a pty in the sandbox's devpts, send its master
   int tty_step = 0;
+  unsigned short tty_rows = 0, tty_cols = 0;  ///< initial window size (0: leave default)
+  uid_t tty_owner = 0;
 
-  // Stdio as seen by the child right after clone (dup'ed to 0,1,2); error pipe at fd 3.
+  // Stdio as seen by the child right after clone (dup'ed to 0,1,2); the report socket
+  // (SOCK_SEQPACKET, so it can carry the pty master) at fd 3.
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1, report_fd = -1;
   /// Parent -> child sync pipe read end (the child waits for EOF/byte before setup); -1: none.
   int sync_fd = -1;

@@ -20,7 +20,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <initializer_list>
@@ -38,13 +40,30 @@ void Report(int32_t stage, int32_t step, int32_t err) {
   ChildReport r{stage, step, err};
   ssize_t n;
   do {
-    n = write(g_report_fd, &r, sizeof r);
+    n = send(g_report_fd, &r, sizeof r, MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
 }
 
 [[noreturn]] void Fail(int step, int err) {
   Report(kStageSetup, step, err);
   _exit(125);
+}
+
+bool g_report_created = false;
+
+// Tells the parent that `path` was created as a mount point, so that it can remove it from
+// the snapshot afterwards (when still empty): mount points must not leak into layers.
+void ReportCreated(const char* path) {
+  if (!g_report_created) return;
+  struct {
+    ChildReport r;
+    char path[PATH_MAX];
+  } msg;
+  msg.r = ChildReport{kStageCreated, 0, 0};
+  size_t len = strlen(path);
+  if (len >= sizeof msg.path) return;
+  memcpy(msg.path, path, len + 1);
+  send(g_report_fd, &msg, sizeof msg.r + len + 1, MSG_NOSIGNAL);
 }
 
 // mkdir -p; returns 0 or an errno. `path` is copied to a stack buffer.
@@ -57,13 +76,18 @@ int MakeDirs(const char* path, unsigned mode) {
     if (buf[i] != '/' && buf[i] != '\0') continue;
     char saved = buf[i];
     buf[i] = '\0';
-    if (mkdir(buf, mode) != 0 && errno != EEXIST) return errno;
+    if (mkdir(buf, mode) == 0) {
+      ReportCreated(buf);
+    } else if (errno != EEXIST) {
+      return errno;
+    }
     buf[i] = saved;
   }
   return 0;
 }
 
-// Creates an empty regular file (and its parents) as a mount point; an existing one is fine.
+// Creates an empty regular file (and its parents) as a mount point; an existing one is left
+// alone (O_EXCL: opening it for writing would copy it up into the overlay's upper dir).
 int MakeFile(const char* path) {
   char dir[PATH_MAX];
   size_t len = strlen(path);
@@ -74,12 +98,10 @@ int MakeFile(const char* path) {
     *slash = '\0';
     if (int e = MakeDirs(dir, 0755)) return e;
   }
-  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
-  if (fd < 0) {
-    if (errno == EISDIR) return 0;
-    return errno;
-  }
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
+  if (fd < 0) return errno == EEXIST ? 0 : errno;
   close(fd);
+  ReportCreated(path);
   return 0;
 }
 
@@ -195,6 +217,24 @@ int LoopbackUp() {
   return r == 0 ? 0 : e;
 }
 
+int WriteFile(const char* path, const char* data, size_t len) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return errno;
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      return e;
+    }
+    data += n;
+    len -= static_cast<size_t>(n);
+  }
+  close(fd);
+  return 0;
+}
+
 int MoveSlot(int fd, const ChildOp& op) {
   int e = op.file ? MakeFile(op.b) : MakeDirs(op.b, 0755);
   if (e != 0) return e;
@@ -225,7 +265,9 @@ int RunOp(const ChildOp& op, int* slots) {
       return 0;
     }
     case OpKind::kPivotRoot:
-      return PivotRoot(op.a);
+      if (int e = PivotRoot(op.a)) return e;
+      g_report_created = true;
+      return 0;
     case OpKind::kMount: {
       if (int e = MakeDirs(op.b, 0755)) return e;
       unsigned long f = op.flags | (op.recursive ? MS_REC : 0);
@@ -253,6 +295,16 @@ int RunOp(const ChildOp& op, int* slots) {
       return LoopbackUp();
     case OpKind::kSetHostname:
       return sethostname(op.a, strlen(op.a)) == 0 ? 0 : errno;
+    case OpKind::kWriteFile:
+      return WriteFile(op.b, op.d, op.data_len);
+    case OpKind::kBindFile: {
+      if (int e = MakeFile(op.b)) return e;
+      return mount(op.a, op.b, nullptr, MS_BIND, nullptr) == 0 ? 0 : errno;
+    }
+    case OpKind::kUnlink:
+      if (unlink(op.b) == 0 || errno == ENOENT) return 0;
+      if (errno == EISDIR && rmdir(op.b) == 0) return 0;
+      return errno;
   }
   return EINVAL;
 }
@@ -267,6 +319,7 @@ void RunOps(const ChildPlan& p) {
   }
   for (int s : slots)
     if (s >= 0) close(s);
+  g_report_created = false;  // the working directory stays, like Docker's WORKDIR
 }
 
 void EnterCwd(const ChildPlan& p) {
@@ -326,10 +379,14 @@ bool KeepSearching(int err) {
          err == ENODEV || err == ETIMEDOUT;
 }
 
-[[noreturn]] void ExecCommand(const ChildPlan& p) {
+[[noreturn]] void ExecCommand(const ChildPlan& p, int tty_slave) {
   ResetSignals();
-  if (p.tty) {
-    if (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) != 0) Fail(p.tty_step, errno);
+  if (tty_slave >= 0) {
+    if (setsid() < 0) Fail(p.tty_step, errno);
+    for (int fd = 0; fd < 3; ++fd)
+      if (dup2(tty_slave, fd) < 0) Fail(p.tty_step, errno);
+    close(tty_slave);
+    if (ioctl(0, TIOCSCTTY, 0) != 0) Fail(p.tty_step, errno);
   }
   DropPrivileges(p);
   if (p.seccomp.len > 0) {
@@ -358,17 +415,57 @@ void ForwardSignal(int sig) {
   if (pid > 0) kill(pid, sig);
 }
 
+// Opens a pty in the sandbox's own devpts, sends its master to the parent and returns the
+// slave (the parent keeps the only master).
+int OpenTty(const ChildPlan& p) {
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) Fail(p.tty_step, errno);
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) != 0) Fail(p.tty_step, errno);
+  if (p.tty_rows > 0 && p.tty_cols > 0) {
+    struct winsize ws {};
+    ws.ws_row = p.tty_rows;
+    ws.ws_col = p.tty_cols;
+    ioctl(master, TIOCSWINSZ, &ws);
+  }
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+  if (slave < 0) Fail(p.tty_step, errno);
+  if (fchown(slave, p.tty_owner, static_cast<gid_t>(-1)) != 0) Fail(p.tty_step, errno);
+  ChildReport r{kStageTty, 0, 0};
+  struct iovec iov {&r, sizeof r};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  memset(control, 0, sizeof control);
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &master, sizeof(int));
+  if (sendmsg(kReportFd, &msg, MSG_NOSIGNAL) < 0) Fail(p.tty_step, errno);
+  close(master);
+  return slave;
+}
+
 [[noreturn]] void RunInit(const ChildPlan& p) {
   sigset_t all, none;
   sigfillset(&all);
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &all, nullptr);
+  int tty_slave = p.tty ? OpenTty(p) : -1;
   long pid = RawFork();
   if (pid < 0) Fail(p.fork_step, errno);
-  if (pid == 0) ExecCommand(p);
+  if (pid == 0) ExecCommand(p, tty_slave);
   g_main_pid = static_cast<pid_t>(pid);
+  if (tty_slave >= 0) close(tty_slave);
   close(kReportFd);  // the parent sees EOF once the command has exec'ed
   prctl(PR_SET_NAME, "cbuild-init", 0, 0, 0);
+  // The init keeps every capability and a copy of cbuild's memory: the command must not be
+  // able to open /proc/1/{exe,mem,root,...}.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   struct sigaction sa {};
   sa.sa_handler = ForwardSignal;
   for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH})
@@ -407,7 +504,7 @@ void ChildMain(const ChildPlan& p) {
   RunOps(p);
   EnterCwd(p);
   if (p.run_init) RunInit(p);
-  ExecCommand(p);
+  ExecCommand(p, p.tty ? OpenTty(p) : -1);
 }
 
 }  // namespace cb::executor::linux_impl

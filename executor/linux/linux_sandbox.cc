@@ -1,19 +1,28 @@
-// LinuxSandbox: the parent side of a sandboxed run (clone, wait, report errors).
+// LinuxSandbox: the parent side of a sandboxed run (clone, place, supervise, report).
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <limits.h>
+
 #include <cstring>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "common/unique_fd.h"
 #include "executor/linux/child_setup.h"
+#include "executor/linux/mount_point_cleanup.h"
+#include "executor/linux/pids_cgroup.h"
 #include "executor/linux/plan_builder.h"
+#include "executor/linux/slirp.h"
+#include "executor/linux/tty_relay.h"
 #include "executor/sandbox.h"
 
 namespace cb::executor {
@@ -22,69 +31,164 @@ namespace {
 using linux_impl::ChildReport;
 using linux_impl::PlanBuilder;
 
-struct Pipe {
-  UniqueFd read, write;
+struct FdPair {
+  UniqueFd parent, child;
 };
 
-Result<Pipe> MakePipe() {
+Result<FdPair> MakePipe() {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError(errno, "create pipe");
-  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+  return FdPair{UniqueFd(fds[1]), UniqueFd(fds[0])};  // parent writes, child reads
 }
 
-// What the parent learned while the sandbox ran.
-struct Outcome {
-  std::optional<ChildReport> report;
-  int wait_status = 0;
-};
+Result<FdPair> MakeReportSocket() {
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0)
+    return ErrnoError(errno, "create report socket");
+  return FdPair{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
 
 int SendSignal(int pidfd, int sig) {
   return static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
 }
 
-// Waits for the report pipe to close and the child to exit, honouring cancellation.
-Result<Outcome> Supervise(pid_t pid, int pidfd, int report_fd, const SandboxSpec& spec) {
-  Outcome out;
-  bool report_open = true, exited = false, cancel_open = spec.cancel_fd >= 0;
-  int stop_ms = -1;  // after a cancel: time left before SIGKILL
-  while (!exited) {
-    struct pollfd fds[3] = {{pidfd, POLLIN, 0}, {report_open ? report_fd : -1, POLLIN, 0},
-                            {cancel_open ? spec.cancel_fd : -1, POLLIN, 0}};
-    int n = poll(fds, 3, stop_ms);
-    if (n < 0 && errno != EINTR) return ErrnoError(errno, "poll sandbox");
-    if (n == 0 && stop_ms >= 0) {
-      SendSignal(pidfd, SIGKILL);
-      stop_ms = -1;
-      continue;
+// One message from the child: >0 got one (and maybe an fd or a path), 0 EOF, <0 nothing now.
+int ReceiveReport(int fd, ChildReport* r, UniqueFd* passed, std::string* path) {
+  struct {
+    ChildReport r;
+    char path[PATH_MAX + 1];
+  } buf;
+  struct iovec iov {&buf, sizeof buf};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n < 0) return errno == EAGAIN || errno == EINTR ? -1 : 0;
+  if (n == 0) return 0;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      int got;
+      std::memcpy(&got, CMSG_DATA(c), sizeof got);
+      passed->reset(got);
     }
-    if (n <= 0) continue;
-    if (fds[1].revents) {
+  }
+  if (n < static_cast<ssize_t>(sizeof *r)) return -1;
+  *r = buf.r;
+  size_t extra = static_cast<size_t>(n) - sizeof *r;
+  path->assign(buf.path, extra > 0 ? strnlen(buf.path, extra) : 0);
+  return 1;
+}
+
+// Everything the parent watches while the sandbox runs.
+class Supervisor {
+ public:
+  Supervisor(pid_t pid, int pidfd, int report_fd, const SandboxSpec& spec)
+      : pid_(pid), pidfd_(pidfd), report_fd_(report_fd), spec_(spec) {}
+
+  std::optional<ChildReport> report;
+  int wait_status = 0;
+  std::vector<std::string> created;  ///< mount points the child created inside the root
+
+  Status Run() {
+    bool exited = false;
+    while (!exited) {
+      struct pollfd fds[3 + linux_impl::TtyRelay::kPollFds] = {
+          {pidfd_, POLLIN, 0},
+          {report_open_ ? report_fd_ : -1, POLLIN, 0},
+          {cancel_open_ ? spec_.cancel_fd : -1, POLLIN, 0}};
+      int nfds = 3;
+      if (tty_) {
+        tty_->Prepare(fds + 3);
+        nfds += linux_impl::TtyRelay::kPollFds;
+      }
+      int n = poll(fds, static_cast<nfds_t>(nfds), stop_ms_);
+      if (n < 0 && errno != EINTR) return ErrnoError(errno, "poll sandbox");
+      if (n == 0 && stop_ms_ >= 0) {
+        SendSignal(pidfd_, SIGKILL);
+        stop_ms_ = -1;
+      }
+      if (n <= 0) continue;
+      if (fds[1].revents) ReadReports();
+      if (fds[2].revents) Cancel();
+      if (tty_) tty_->Handle(fds + 3);
+      if (fds[0].revents) exited = true;
+    }
+    return Reap();
+  }
+
+  /// Kills the sandbox and reaps it (after an error in the parent).
+  void Abort() {
+    SendSignal(pidfd_, SIGKILL);
+    (void)Reap();
+  }
+
+ private:
+  void ReadReports() {
+    for (;;) {
       ChildReport r;
-      ssize_t got = read(report_fd, &r, sizeof r);
-      if (got == static_cast<ssize_t>(sizeof r)) {
-        if (!out.report || out.report->stage != linux_impl::kStageSetup) out.report = r;
-      } else if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) {
-        report_open = false;
+      UniqueFd passed;
+      std::string path;
+      int got = ReceiveReport(report_fd_, &r, &passed, &path);
+      if (got == 0) report_open_ = false;
+      if (got <= 0) return;
+      if (r.stage == linux_impl::kStageCreated) {
+        created.push_back(std::move(path));
+      } else if (r.stage == linux_impl::kStageTty && passed && !tty_) {
+        tty_.emplace(std::move(passed), spec_.stdin_fd, spec_.stdout_fd, spec_.winch_fd);
+      } else if (r.stage != linux_impl::kStageTty && r.stage != linux_impl::kStageCreated &&
+                 (!report || report->stage != linux_impl::kStageSetup)) {
+        report = r;
       }
     }
-    if (fds[2].revents) {
-      cancel_open = false;
-      SendSignal(pidfd, SIGTERM);  // the init forwards it to the command
-      stop_ms = spec.stop_timeout_ms;
+  }
+
+  void Cancel() {
+    cancel_open_ = false;
+    SendSignal(pidfd_, SIGTERM);  // the init forwards it to the command
+    stop_ms_ = spec_.stop_timeout_ms;
+  }
+
+  Status Reap() {
+    siginfo_t info{};
+    while (waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED) != 0) {
+      if (errno != EINTR) return ErrnoError(errno, "wait for sandbox");
     }
-    if (fds[0].revents) exited = true;
+    wait_status = info.si_code == CLD_EXITED ? (info.si_status & 0xff) << 8 : info.si_status;
+    if (report_open_) ReadReports();  // what the child wrote just before exiting
+    if (tty_) tty_->Drain();
+    return Ok();
   }
-  siginfo_t info{};
-  while (waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED) != 0) {
-    if (errno != EINTR) return ErrnoError(errno, "wait for sandbox");
+
+  pid_t pid_;
+  int pidfd_, report_fd_;
+  const SandboxSpec& spec_;
+  bool report_open_ = true;
+  bool cancel_open_ = spec_.cancel_fd >= 0;
+  int stop_ms_ = -1;  // after a cancel: time left before SIGKILL
+  std::optional<linux_impl::TtyRelay> tty_;
+};
+
+Result<ExitStatus> Interpret(const Supervisor& sup, const PlanBuilder& plan,
+                             const SandboxSpec& spec) {
+  if (sup.report && sup.report->stage == linux_impl::kStageSetup) {
+    return ErrnoError(sup.report->err, plan.StepText(sup.report->step));
   }
-  out.wait_status = info.si_code == CLD_EXITED ? (info.si_status & 0xff) << 8 : info.si_status;
-  // Drain what the child wrote just before exiting.
-  ChildReport r;
-  while (report_open && read(report_fd, &r, sizeof r) == static_cast<ssize_t>(sizeof r)) {
-    if (!out.report || out.report->stage != linux_impl::kStageSetup) out.report = r;
+  if (sup.report && sup.report->stage == linux_impl::kStageExec) {
+    int err = sup.report->err;
+    std::string msg = fmt::format("cbuild: exec `{}`: {}\n", spec.argv[0],
+                                  err == ENOENT ? "executable file not found in $PATH"
+                                                : std::strerror(err));
+    int fd = spec.tty ? spec.stdout_fd : spec.stderr_fd;
+    if (fd >= 0) (void)!write(fd, msg.data(), msg.size());
+    return ExitStatus{err == ENOENT || err == ENOTDIR ? 127 : 126};
   }
-  return out;
+  int st = sup.wait_status;
+  if (WIFEXITED(st)) return ExitStatus{WEXITSTATUS(st)};
+  if (WIFSIGNALED(st)) return ExitStatus{128 + WTERMSIG(st)};
+  return ExitStatus{125};
 }
 
 class LinuxSandbox final : public Sandbox {
@@ -92,32 +196,26 @@ class LinuxSandbox final : public Sandbox {
   Result<ExitStatus> Run(const SandboxSpec& spec) override;
 };
 
-Result<ExitStatus> Interpret(const Outcome& out, const PlanBuilder& plan, const SandboxSpec& spec) {
-  if (out.report && out.report->stage == linux_impl::kStageSetup) {
-    return ErrnoError(out.report->err, plan.StepText(out.report->step));
+// Runs between clone and the child's go: cgroup placement, network plumbing.
+Status PlaceChild(pid_t pid, const linux_impl::PidsCgroup& cgroup, const SandboxSpec& spec,
+                  std::optional<linux_impl::Slirp>* slirp) {
+  CB_TRY_CTX(cgroup.Join(pid), "move sandbox into cgroup `{}`", cgroup.dir());
+  if (spec.network == NetworkMode::kDefault) {
+    slirp->emplace(CB_TRY(linux_impl::Slirp::Start(pid)));
   }
-  if (out.report && out.report->stage == linux_impl::kStageExec) {
-    int err = out.report->err;
-    std::string msg = fmt::format("cbuild: exec `{}`: {}\n", spec.argv[0],
-                                  err == ENOENT ? "executable file not found in $PATH"
-                                                : std::strerror(err));
-    if (spec.stderr_fd >= 0) (void)!write(spec.stderr_fd, msg.data(), msg.size());
-    return ExitStatus{err == ENOENT || err == ENOTDIR ? 127 : 126};
-  }
-  int st = out.wait_status;
-  if (WIFEXITED(st)) return ExitStatus{WEXITSTATUS(st)};
-  if (WIFSIGNALED(st)) return ExitStatus{128 + WTERMSIG(st)};
-  return ExitStatus{125};
+  return Ok();
 }
 
 Result<ExitStatus> LinuxSandbox::Run(const SandboxSpec& spec) {
   PlanBuilder builder;
   CB_TRY(builder.Build(spec));
-  Pipe report = CB_TRY(MakePipe());
-  Pipe sync = CB_TRY(MakePipe());
+  if (spec.network == NetworkMode::kDefault) CB_TRY(linux_impl::Slirp::CheckAvailable());
+  FdPair report = CB_TRY(MakeReportSocket());
+  FdPair sync = CB_TRY(MakePipe());
+  linux_impl::PidsCgroup cgroup = CB_TRY(linux_impl::PidsCgroup::Create(spec.pids_limit));
   UniqueFd dev_null;
   int stdin_fd = spec.stdin_fd;
-  if (stdin_fd < 0) {
+  if (stdin_fd < 0 || spec.tty) {
     dev_null.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!dev_null) return ErrnoError(errno, "open `/dev/null`");
     stdin_fd = dev_null.get();
@@ -125,14 +223,14 @@ Result<ExitStatus> LinuxSandbox::Run(const SandboxSpec& spec) {
   linux_impl::ChildPlan& plan = builder.plan();
   plan.stdin_fd = stdin_fd;
   plan.stdout_fd = spec.stdout_fd;
-  plan.stderr_fd = spec.stderr_fd;
-  plan.report_fd = report.write.get();
-  plan.sync_fd = sync.read.get();
+  plan.stderr_fd = spec.tty ? spec.stdout_fd : spec.stderr_fd;
+  plan.report_fd = report.child.get();
+  plan.sync_fd = sync.child.get();
 
   int pidfd = -1;
   struct clone_args args {};
   args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
-  if (spec.network == NetworkMode::kNone) args.flags |= CLONE_NEWNET;
+  if (spec.network != NetworkMode::kHost) args.flags |= CLONE_NEWNET;
   args.pidfd = reinterpret_cast<uintptr_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   long pid = syscall(SYS_clone3, &args, sizeof args);
@@ -140,20 +238,32 @@ Result<ExitStatus> LinuxSandbox::Run(const SandboxSpec& spec) {
   if (pid == 0) linux_impl::ChildMain(plan);  // never returns
 
   UniqueFd pidfd_owner(pidfd);
-  report.write.reset();
-  sync.read.reset();
-  // Let the child start (hooks such as cgroup placement go before this byte).
+  report.child.reset();
+  sync.child.reset();
+  Supervisor sup(static_cast<pid_t>(pid), pidfd, report.parent.get(), spec);
+  std::optional<linux_impl::Slirp> slirp;
+  Status placed = PlaceChild(static_cast<pid_t>(pid), cgroup, spec, &slirp);
   char go = 1;
-  if (write(sync.write.get(), &go, 1) != 1) {
-    SendSignal(pidfd, SIGKILL);
+  if (!placed || write(sync.parent.get(), &go, 1) != 1) {
+    sup.Abort();
+    if (!placed) return std::move(placed).error();
+    return ErrnoError(errno, "start sandbox");
   }
-  sync.write.reset();
-  Outcome out = CB_TRY(Supervise(static_cast<pid_t>(pid), pidfd, report.read.get(), spec));
-  return Interpret(out, builder, spec);
+  sync.parent.reset();
+  Status ran = sup.Run();
+  if (!ran) sup.Abort();
+  // The sandbox's mounts are gone with its namespace: the writable layer is plain files now.
+  const snapshotter::Mount& root = spec.mounts[0];
+  linux_impl::RemoveCreatedMountPoints(
+      linux_impl::WritableRootOf(root.type, root.source, root.options), sup.created);
+  if (!ran) return std::move(ran).error();
+  return Interpret(sup, builder, spec);
 }
 
 }  // namespace
 
 std::unique_ptr<Sandbox> NewLinuxSandbox() { return std::make_unique<LinuxSandbox>(); }
+
+Status CleanupStaleSandboxes() { return linux_impl::CleanupStalePidsCgroups(); }
 
 }  // namespace cb::executor

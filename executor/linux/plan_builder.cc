@@ -1,14 +1,28 @@
 #include "executor/linux/plan_builder.h"
 
+#include <linux/filter.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <termios.h>
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
+#include "common/fs.h"
 #include "executor/linux/mount_options.h"
+#include "executor/linux/seccomp_profile.h"
 
 namespace cb::executor::linux_impl {
+namespace {
+
+// Docker's default set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
+// NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP.
+constexpr uint64_t kDockerDefaultCaps = 0xa80425fbULL;
+
+}  // namespace
 
 const char* PlanBuilder::Str(std::string s) {
   strings_.push_back(std::move(s));
@@ -47,16 +61,18 @@ Status PlanBuilder::Build(const SandboxSpec& spec) {
     return MakeError(ErrorCode::kInvalidArgument, "sandbox: cwd `{}` is not absolute", spec.cwd);
   Step("prepare sandbox file descriptors");  // step 0, used by the child's fd setup
   Add(OpKind::kMakePrivate, "make `/` private in the sandbox mount namespace");
-  if (spec.network == NetworkMode::kNone) Add(OpKind::kLoopbackUp, "bring up `lo`");
+  if (spec.network != NetworkMode::kHost) Add(OpKind::kLoopbackUp, "bring up `lo`");
   CB_TRY(AddRootMount(spec));
   CB_TRY(AddPrePivotMounts(spec));
   Add(OpKind::kPivotRoot, fmt::format("pivot_root into `{}`", spec.rootfs_dir)).a =
       Str(spec.rootfs_dir);
   AddSystemMounts(spec);
   AddUserMounts(spec);
+  AddEtcFiles(spec);
   AddHardening(spec);
   ChildOp& host = Add(OpKind::kSetHostname, fmt::format("set hostname `{}`", spec.hostname));
   host.a = Str(spec.hostname);
+  if (spec.read_only_rootfs) Add(OpKind::kRemountRootRo, "make the root read-only");
   CB_TRY(AddProcess(spec));
   if (slots_used_ > kMaxSlots)
     return MakeError(ErrorCode::kInvalidArgument, "sandbox: too many mounts ({})", slots_used_);
@@ -187,7 +203,50 @@ void PlanBuilder::AddUserMounts(const SandboxSpec& spec) {
   }
 }
 
-void PlanBuilder::AddHardening(const SandboxSpec&) {}
+void PlanBuilder::AddEtcFiles(const SandboxSpec& spec) {
+  if (!spec.provide_etc_files) return;
+  std::string hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  if (spec.hostname != "localhost") hosts += fmt::format("127.0.1.1\t{}\n", spec.hostname);
+  for (const std::string& h : spec.extra_hosts) hosts += h + "\n";
+  std::string resolv;
+  if (spec.network == NetworkMode::kDefault) {
+    resolv = "nameserver 10.0.2.3\n";
+  } else {
+    auto host = fs::ReadFile("/etc/resolv.conf");
+    if (host) resolv = *host;
+  }
+  const std::pair<const char*, std::string> files[] = {
+      {"hosts", hosts}, {"resolv.conf", resolv}, {"hostname", spec.hostname + "\n"}};
+  Add(OpKind::kMkdir, "create `/dev/.cbuild-etc`").b = "/dev/.cbuild-etc";
+  for (const auto& [name, content] : files) {
+    std::string staged = fmt::format("/dev/.cbuild-etc/{}", name);
+    ChildOp& w = Add(OpKind::kWriteFile, fmt::format("write `{}`", staged));
+    w.b = Str(staged);
+    w.data_len = content.size();
+    w.d = Str(content);
+    ChildOp& b = Add(OpKind::kBindFile, fmt::format("bind `/etc/{}`", name));
+    b.a = w.b;
+    b.b = Str(fmt::format("/etc/{}", name));
+    b.optional = true;  // e.g. a read-only root without /etc
+    const char* staged_path = b.a;
+    Add(OpKind::kUnlink, fmt::format("remove `{}`", staged)).b = staged_path;
+  }
+  Add(OpKind::kUnlink, "remove `/dev/.cbuild-etc`").b = "/dev/.cbuild-etc";
+}
+
+void PlanBuilder::AddHardening(const SandboxSpec& spec) {
+  if (!spec.hardened) return;
+  static constexpr const char* kMasked[] = {
+      "/proc/asound",     "/proc/acpi",        "/proc/interrupts", "/proc/kcore",
+      "/proc/keys",       "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+      "/proc/sched_debug", "/proc/scsi",
+      "/sys/firmware",    "/sys/devices/virtual/powercap", "/sys/kernel/security"};
+  static constexpr const char* kReadOnly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                              "/proc/sysrq-trigger"};
+  for (const char* p : kMasked) Add(OpKind::kMaskPath, fmt::format("mask `{}`", p)).b = p;
+  for (const char* p : kReadOnly)
+    Add(OpKind::kReadOnlyPath, fmt::format("make `{}` read-only", p)).b = p;
+}
 
 Status PlanBuilder::AddProcess(const SandboxSpec& spec) {
   for (const std::string& c : ExecCandidates(spec.argv[0], spec.env)) candidates_.push_back(Str(c));
@@ -205,6 +264,7 @@ Status PlanBuilder::AddProcess(const SandboxSpec& spec) {
       Step(fmt::format("working directory `{}` is outside the container root", spec.cwd));
   plan_.uid = spec.uid;
   plan_.gid = spec.gid;
+  for (unsigned g : spec.extra_gids) groups_.push_back(static_cast<gid_t>(g));
   plan_.groups = groups_.data();
   plan_.group_count = groups_.size();
   plan_.creds_step = Step(fmt::format("switch to user {}:{}", spec.uid, spec.gid));
@@ -213,9 +273,58 @@ Status PlanBuilder::AddProcess(const SandboxSpec& spec) {
   plan_.rlimit_step = Step("set resource limits");
   plan_.fork_step = Step("fork the command from the sandbox init");
   plan_.tty_step = Step("make the terminal the controlling tty");
-  plan_.drop_caps = false;
-  plan_.set_no_new_privs = false;
+  plan_.drop_caps = spec.hardened;
+  plan_.caps = kDockerDefaultCaps;
+  plan_.set_no_new_privs = spec.hardened;
+  if (spec.hardened) {
+    seccomp_ = CB_TRY(DefaultSeccompProgram());
+    plan_.seccomp.filter = seccomp_.data();
+    plan_.seccomp.len = static_cast<unsigned short>(seccomp_.size() / sizeof(sock_filter));
+  }
+  CB_TRY(AddRlimits(spec));
   plan_.run_init = true;
+  plan_.tty = spec.tty;
+  plan_.tty_owner = spec.uid;
+  if (spec.tty) {
+    struct winsize ws {};
+    if (ioctl(spec.stdin_fd, TIOCGWINSZ, &ws) == 0 || ioctl(spec.stdout_fd, TIOCGWINSZ, &ws) == 0) {
+      plan_.tty_rows = ws.ws_row;
+      plan_.tty_cols = ws.ws_col;
+    }
+  }
+  return Ok();
+}
+
+Status PlanBuilder::AddRlimits(const SandboxSpec& spec) {
+  static constexpr std::pair<const char*, int> kNames[] = {
+      {"cpu", RLIMIT_CPU},         {"fsize", RLIMIT_FSIZE},     {"data", RLIMIT_DATA},
+      {"stack", RLIMIT_STACK},     {"core", RLIMIT_CORE},       {"rss", RLIMIT_RSS},
+      {"nproc", RLIMIT_NPROC},     {"nofile", RLIMIT_NOFILE},   {"memlock", RLIMIT_MEMLOCK},
+      {"as", RLIMIT_AS},           {"locks", RLIMIT_LOCKS},     {"sigpending", RLIMIT_SIGPENDING},
+      {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},     {"rtprio", RLIMIT_RTPRIO},
+      {"rttime", RLIMIT_RTTIME}};
+  std::vector<Ulimit> limits = spec.ulimits;
+  if (limits.empty()) {
+    // Docker's 1048576, within what this process may set (raising the hard limit needs
+    // CAP_SYS_RESOURCE, which a containerized cbuild may lack).
+    struct rlimit cur {};
+    getrlimit(RLIMIT_NOFILE, &cur);
+    uint64_t hard = std::min<uint64_t>(1048576, cur.rlim_max);
+    limits.push_back({"nofile", hard, hard});
+  }
+  for (const Ulimit& u : limits) {
+    int resource = -1;
+    for (const auto& [name, r] : kNames)
+      if (u.name == name) resource = r;
+    if (resource < 0)
+      return MakeError(ErrorCode::kInvalidArgument, "sandbox: unknown ulimit `{}`", u.name);
+    if (u.soft > u.hard)
+      return MakeError(ErrorCode::kInvalidArgument, "sandbox: ulimit `{}`: soft {} > hard {}",
+                       u.name, u.soft, u.hard);
+    rlimits_.push_back({resource, u.soft, u.hard});
+  }
+  plan_.rlimits = rlimits_.data();
+  plan_.rlimit_count = rlimits_.size();
   return Ok();
 }
 

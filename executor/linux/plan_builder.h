@@ -37,8 +37,10 @@ class PlanBuilder {
   Status AddPrePivotMounts(const SandboxSpec& spec);
   void AddSystemMounts(const SandboxSpec& spec);
   void AddUserMounts(const SandboxSpec& spec);
+  void AddEtcFiles(const SandboxSpec& spec);
   void AddHardening(const SandboxSpec& spec);
   Status AddProcess(const SandboxSpec& spec);
+  Status AddRlimits(const SandboxSpec& spec);
 
   std::deque<std::string> strings_;
   std::vector<std::string> steps_;
