@@ -3,6 +3,7 @@
 #include "parser/shell_lex.h"
 
 #include <map>
+#include <memory>
 
 #include "parser/shell_pattern.h"
 #include "parser/text.h"
