@@ -63,7 +63,8 @@ class ApplyJob {
   Status SetXattrs(int parent, const std::string& base, int fd, archive_entry* e);
   void DeferDirTimes(std::string path, archive_entry* e);
   Status FinishDirs();
-  Result<int> ParentFd(const std::vector<std::string>& comps);
+  /// The parent directory of `comps`, made if missing (unless !create: then -1 if missing).
+  Result<int> ParentFd(const std::vector<std::string>& comps, bool create = true);
   void Remember(int parent, const std::string& base);
   Error EntryError(const std::string& entry, const Error& e) const;
   Error ReaderError(const std::string& what) const;
@@ -80,20 +81,20 @@ class ApplyJob {
   UniqueFd cached_fd_;
 };
 
+// "apply layer to `T`: entry `E`: why" (no entry part before the first header).
 Error ApplyJob::EntryError(const std::string& entry, const Error& e) const {
-  return Error{e.code, fmt::format("apply layer to `{}`: entry `{}`: {}", target_, entry,
-                                   e.message), std::nullopt, 0};
+  std::string where = entry.empty() ? "" : fmt::format("entry `{}`: ", entry);
+  return Error{e.code, fmt::format("apply layer to `{}`: {}{}", target_, where, e.message),
+               std::nullopt, 0};
 }
 
+// A failure of the tar reader (or the stream under it), without the target/entry prefix.
 Error ApplyJob::ReaderError(const std::string& what) const {
-  std::string where = entry_.empty() ? what : fmt::format("entry `{}`: {}", entry_, what);
   if (stream_.over_cap()) {
-    return MakeError(ErrorCode::kInvalidArgument, "apply layer to `{}`: {}: {}", target_, where,
-                     stream_.error());
+    return MakeError(ErrorCode::kInvalidArgument, "{}: {}", what, stream_.error());
   }
   const char* msg = archive_error_string(tar_.get());
-  return MakeError(ErrorCode::kCorrupt, "apply layer to `{}`: {}: {}", target_, where,
-                   msg ? msg : "bad tar stream");
+  return MakeError(ErrorCode::kCorrupt, "{}: {}", what, msg ? msg : "bad tar stream");
 }
 
 Status ApplyJob::OpenReader() {
@@ -105,15 +106,17 @@ Status ApplyJob::OpenReader() {
       archive_read_support_format_empty(a) != ARCHIVE_OK ||
       archive_read_open2(a, &stream_, nullptr, &tar::UncompressedStream::ReadCallback, nullptr,
                          nullptr) != ARCHIVE_OK) {
-    return ReaderError("open tar");
+    return EntryError("", ReaderError("open tar"));
   }
   return Ok();
 }
 
-Result<int> ApplyJob::ParentFd(const std::vector<std::string>& comps) {
+Result<int> ApplyJob::ParentFd(const std::vector<std::string>& comps, bool create) {
   std::string key = JoinPath(comps, comps.size() - 1);
   if (cached_fd_ && key == cached_parent_) return cached_fd_.get();
-  cached_fd_ = CB_TRY(tar::OpenDirInRoot(root_fd_.get(), comps, comps.size() - 1, true));
+  auto fd = tar::OpenDirInRoot(root_fd_.get(), comps, comps.size() - 1, create);
+  if (!fd && !create && fd.error().code == ErrorCode::kNotFound) return -1;
+  cached_fd_ = CB_TRY(std::move(fd));
   cached_parent_ = key;
   return cached_fd_.get();
 }
@@ -173,16 +176,19 @@ Status ApplyJob::MergeDir(int parent, const std::string& base,
 
 Status ApplyJob::ApplyWhiteout(const std::vector<std::string>& comps) {
   const std::string& base = comps.back();
+  // Plain mode: a whiteout under a directory that does not exist has nothing to delete.
+  bool create = opts_.overlay_whiteouts;
   if (base == kOpaqueMarker) {
-    int dir = CB_TRY(ParentFd(comps));
-    return ApplyOpaque(dir);
+    int dir = CB_TRY(ParentFd(comps, create));
+    return dir < 0 ? Ok() : ApplyOpaque(dir);
   }
   if (StartsWith(base, kWhiteoutMetaPrefix)) return Ok();  // aufs bookkeeping: meaningless here
   std::string name = base.substr(kWhiteoutPrefix.size());
   if (name.empty() || name == "." || name == "..") {
     return MakeError(ErrorCode::kInvalidArgument, "whiteout of `{}` is not allowed", name);
   }
-  int parent = CB_TRY(ParentFd(comps));
+  int parent = CB_TRY(ParentFd(comps, create));
+  if (parent < 0) return Ok();
   CB_TRY(tar::RemoveAt(parent, name));
   cached_fd_.reset();
   if (!opts_.overlay_whiteouts) return Ok();
@@ -380,9 +386,11 @@ Result<ApplyResult> ApplyJob::Run() {
     archive_entry* e = nullptr;
     int r = archive_read_next_header(tar_.get(), &e);
     if (r == ARCHIVE_EOF) break;
-    if (r < ARCHIVE_WARN) return ReaderError(entry_.empty() ? "read header" : "read next header");
+    if (r < ARCHIVE_WARN) {
+      return EntryError(entry_, ReaderError(entry_.empty() ? "read first header" : "read next header"));
+    }
     const char* name = archive_entry_pathname(e);
-    if (name == nullptr) return ReaderError("entry without a name");
+    if (name == nullptr) return EntryError(entry_, ReaderError("entry without a name"));
     entry_ = name;
     Status s = ApplyEntry(e);
     if (!s) return EntryError(entry_, s.error());

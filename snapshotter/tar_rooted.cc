@@ -62,8 +62,10 @@ Result<UniqueFd> OpenDirInRoot(int root_fd, const std::vector<std::string>& comp
                                bool create) {
   UniqueFd fd(OpenAt2(root_fd, JoinPath(comps, n), kDirFlags, kInRoot));
   if (fd || errno != ENOENT || !create) {
-    if (!fd) return ErrnoError(errno, fmt::format("open directory `{}`", JoinPath(comps, n)));
-    return fd;
+    if (fd) return fd;
+    Error e = ErrnoError(errno, fmt::format("open directory `{}`", JoinPath(comps, n)));
+    if (errno == ENOENT) e.code = ErrorCode::kNotFound;
+    return e;
   }
   // Slow path: walk from the root, making what is missing. Each step is resolved in the root
   // again, so a symlink met on the way still cannot lead outside.

@@ -23,7 +23,7 @@ std::string JoinPath(const std::vector<std::string>& comps, size_t n);
 /// openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): symlinks on the way are followed but can
 /// never leave the root (an absolute or "../.." target is resolved inside it, as in a chroot).
 /// With `create`, missing directories are made (mode 0755, owner root).
-/// Returns an O_RDONLY|O_DIRECTORY fd.
+/// Returns an O_RDONLY|O_DIRECTORY fd; kNotFound when missing and !create.
 Result<UniqueFd> OpenDirInRoot(int root_fd, const std::vector<std::string>& comps, size_t n,
                                bool create);
 
