@@ -38,6 +38,7 @@ struct ChildOp {
   bool read_only = false;   ///< kOpenTree/kFsMount: set MOUNT_ATTR_RDONLY
   bool file = false;        ///< kMoveMount: target is a regular file
   bool optional = false;    ///< failure is ignored (e.g. sysfs, mqueue in odd kernels)
+  bool nodev = false;       ///< kMountHost bind: also set MOUNT_ATTR_NODEV
   int slot = -1;            ///< detached-mount fd slot for kOpenTree/kFsMount/kMoveMount
   int slot2 = -1;           ///< fallback slot for kMountSlotOrElse
   int step = 0;             ///< index of the action text reported to the parent on failure

@@ -123,11 +123,15 @@ void ArrangeFds(const ChildPlan& p) {
   if (syscall(SYS_close_range, sync >= 0 ? kSyncFd + 1 : kSyncFd, ~0U, 0) != 0) Fail(0, errno);
 }
 
-int SetReadOnly(int dfd, const char* path, bool recursive) {
+int SetAttr(int dfd, const char* path, bool recursive, uint64_t set) {
   struct mount_attr attr {};
-  attr.attr_set = MOUNT_ATTR_RDONLY;
+  attr.attr_set = set;
   unsigned flags = (path[0] == '\0' ? AT_EMPTY_PATH : 0) | (recursive ? AT_RECURSIVE : 0);
   return mount_setattr(dfd, path, flags, &attr, sizeof attr) == 0 ? 0 : errno;
+}
+
+int SetReadOnly(int dfd, const char* path, bool recursive) {
+  return SetAttr(dfd, path, recursive, MOUNT_ATTR_RDONLY);
 }
 
 // Applies fsconfig options packed as "key=value\0key\0...\0".
@@ -249,7 +253,9 @@ int RunOp(const ChildOp& op, int* slots) {
       return mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 ? 0 : errno;
     case OpKind::kMountHost:
       if (mount(op.a, op.b, op.c, op.flags, op.d) != 0) return errno;
-      if ((op.flags & MS_BIND) && op.read_only) return SetReadOnly(AT_FDCWD, op.b, op.recursive);
+      if ((op.flags & MS_BIND) && (op.read_only || op.nodev))
+        return SetAttr(AT_FDCWD, op.b, op.recursive,
+                       (op.read_only ? MOUNT_ATTR_RDONLY : 0) | (op.nodev ? MOUNT_ATTR_NODEV : 0));
       return 0;
     case OpKind::kOpenTree: {
       unsigned f = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (op.recursive ? AT_RECURSIVE : 0);

@@ -91,10 +91,11 @@ Status PlanBuilder::AddRootMount(const SandboxSpec& spec) {
     op.flags = MS_BIND | MS_REC;
     op.recursive = true;
     op.read_only = o.read_only;
+    op.nodev = spec.hardened;
   } else {
     op.a = Str(m.source.empty() ? m.type : m.source);
     op.c = Str(m.type);
-    op.flags = o.flags;
+    op.flags = o.flags | (spec.hardened ? MS_NODEV : 0);
     op.d = Str(o.joined);
   }
   return Ok();
@@ -161,7 +162,9 @@ void PlanBuilder::AddSystemMounts(const SandboxSpec&) {
   };
   constexpr unsigned long kSafe = MS_NOSUID | MS_NODEV | MS_NOEXEC;
   mount("proc", "/proc", kSafe, nullptr);
-  mount("tmpfs", "/dev", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  // nodev: device nodes made with mknod cannot be opened (the bound ones are mounts of
+  // their own and keep working), which stands in for Docker's device cgroup.
+  mount("tmpfs", "/dev", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k");
   const char* devs[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
                         "/dev/tty"};
   for (size_t i = 0; i < dev_slots_.size(); ++i) {
