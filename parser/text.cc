@@ -116,6 +116,11 @@ std::string_view TrimLeftSpace(std::string_view s) {
 }
 
 std::string_view TrimRightSpace(std::string_view s) {
+  // Fast path: an ASCII tail decides without decoding the whole string.
+  while (!s.empty() && static_cast<unsigned char>(s.back()) < 0x80) {
+    if (!IsSpace(static_cast<unsigned char>(s.back()))) return s;
+    s.remove_suffix(1);
+  }
   size_t end = 0;
   size_t pos = 0;
   while (pos < s.size()) {
