@@ -1,12 +1,50 @@
 // One function per verb; cli/main.cc parses the command line (CLI11) and calls these.
-// Each returns the process exit status.
+// Each returns the process exit status. Kept free of heavy headers.
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace cb::cli {
 
+struct GlobalOptions {
+  std::string root;       ///< --root / CBUILD_ROOT / default
+  std::string log_level = "warn";
+};
+
+struct BuildOptions {
+  std::string file;              ///< -f; empty = CONTEXT/Dockerfile; "-" = stdin
+  std::vector<std::string> tags;
+  std::string target;
+  bool no_cache = false;
+  std::string progress = "auto";
+  std::string metadata_file;
+  std::string context = ".";
+};
+
+struct RunOptions {
+  bool rm = false, interactive = false, tty = false;
+  std::vector<std::string> env;
+  std::vector<std::string> volumes;
+  std::string workdir, user, entrypoint, network = "host", name;
+  bool entrypoint_set = false;
+  std::string image;
+  std::vector<std::string> args;
+};
+
+int Build(const GlobalOptions& g, const BuildOptions& o);
+int Run(const GlobalOptions& g, const RunOptions& o);
+int Images(const GlobalOptions& g, const std::string& format);
+int Inspect(const GlobalOptions& g, const std::vector<std::string>& images);
+int Tag(const GlobalOptions& g, const std::string& source, const std::string& target);
+int Rmi(const GlobalOptions& g, const std::vector<std::string>& images);
+int Save(const GlobalOptions& g, const std::string& image, const std::string& output, const std::string& format);
+int Import(const GlobalOptions& g, const std::string& tarball, const std::string& name);
+
 /// `cbuild debug parse [--format buildkit|json] FILE` (FILE may be "-" for stdin).
 int DebugParse(const std::string& file, const std::string& format);
+
+/// Prints "cbuild: <message>" to stderr (the one error format of every verb) and returns 1.
+int Fail(const std::string& message);
 
 }  // namespace cb::cli

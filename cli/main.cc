@@ -1,0 +1,146 @@
+// cbuild's entry point: parses the command line (CLI11), configures logging and calls one verb.
+// The only place that catches exceptions (library construction failures).
+#include <unistd.h>
+
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/verbs.h"
+
+namespace {
+
+const std::set<std::string> kVerbs = {"build", "run", "images", "inspect", "tag", "rmi",
+                                      "save", "import", "debug", "help"};
+
+std::string DefaultRoot() {
+  if (const char* r = std::getenv("CBUILD_ROOT"); r && *r) return r;
+  if (::geteuid() == 0) return "/var/lib/cbuild";
+  if (const char* x = std::getenv("XDG_DATA_HOME"); x && *x) return std::string(x) + "/cbuild";
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "/tmp") + "/.local/share/cbuild";
+}
+
+/// `cbuild -f Dockerfile .` (no verb) means `cbuild build -f Dockerfile .`.
+std::vector<std::string> InsertDefaultVerb(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  size_t i = 0;
+  while (i < args.size()) {
+    const std::string& a = args[i];
+    if (a == "--root" || a == "--log-level") {
+      i += 2;
+    } else if (a.rfind("--root=", 0) == 0 || a.rfind("--log-level=", 0) == 0) {
+      i += 1;
+    } else {
+      break;
+    }
+  }
+  if (i < args.size() && !kVerbs.count(args[i]) && args[i] != "--help" && args[i] != "-h" &&
+      args[i] != "--version")
+    args.insert(args.begin() + static_cast<long>(i), "build");
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace cb::cli;
+  CLI::App app{"cbuild: a fast, daemonless, reproducible Dockerfile build engine", "cbuild"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "cbuild 0.1.0");
+  GlobalOptions g;
+  g.root = DefaultRoot();
+  app.add_option("--root", g.root, "Store directory (images, blobs, snapshots, cache); env CBUILD_ROOT")
+      ->capture_default_str();
+  app.add_option("--log-level", g.log_level, "debug|info|warn|error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  int rc = 0;
+
+  BuildOptions b;
+  auto* build = app.add_subcommand("build", "Build an image from a Dockerfile and a context directory");
+  build->add_option("-f,--file", b.file, "Dockerfile (default CONTEXT/Dockerfile; - for stdin)");
+  build->add_option("-t,--tag", b.tags, "Name the image NAME[:TAG] (repeatable)");
+  build->add_option("--target", b.target, "Build this stage");
+  build->add_flag("--no-cache", b.no_cache, "Run every step, ignoring the cache");
+  build->add_option("--progress", b.progress, "auto|plain")->check(CLI::IsMember({"auto", "plain", "tty", "json"}));
+  build->add_option("--metadata-file", b.metadata_file, "Write build results (digests, steps) as JSON");
+  build->add_option("context", b.context, "Build context directory")->required();
+  build->callback([&] { rc = Build(g, b); });
+
+  RunOptions r;
+  auto* run = app.add_subcommand("run", "Run a command in a new container from an image");
+  run->add_flag("--rm", r.rm, "Remove the container's writable layer when it exits (always done today)");
+  run->add_flag("-i,--interactive", r.interactive, "Keep stdin attached");
+  run->add_flag("-t,--tty", r.tty, "Allocate a pseudo-terminal");
+  run->add_option("-e,--env", r.env, "Set an environment variable K=V (repeatable)");
+  run->add_option("-w,--workdir", r.workdir, "Working directory inside the container");
+  run->add_option("--entrypoint", r.entrypoint, "Override the image's ENTRYPOINT");
+  run->add_option("--network", r.network, "none|host")->check(CLI::IsMember({"none", "host"}));
+  run->add_option("--name", r.name, "Container name");
+  run->add_option("image", r.image, "Image name, id or digest")->required();
+  run->add_option("args", r.args, "Command and arguments (default: the image's CMD)");
+  run->prefix_command();
+  run->callback([&] {
+    r.entrypoint_set = run->count("--entrypoint") > 0;
+    rc = Run(g, r);
+  });
+
+  std::string images_format = "table";
+  auto* images = app.add_subcommand("images", "List images");
+  images->add_option("--format", images_format, "table|json")->check(CLI::IsMember({"table", "json"}));
+  images->callback([&] { rc = Images(g, images_format); });
+
+  std::vector<std::string> inspect_names;
+  auto* inspect = app.add_subcommand("inspect", "Show an image's manifest, config and layers as JSON");
+  inspect->add_option("image", inspect_names, "Images")->required();
+  inspect->callback([&] { rc = Inspect(g, inspect_names); });
+
+  std::string tag_src, tag_dst;
+  auto* tag = app.add_subcommand("tag", "Give an image another name");
+  tag->add_option("source", tag_src)->required();
+  tag->add_option("target", tag_dst)->required();
+  tag->callback([&] { rc = Tag(g, tag_src, tag_dst); });
+
+  std::vector<std::string> rmi_names;
+  auto* rmi = app.add_subcommand("rmi", "Remove image names");
+  rmi->add_option("image", rmi_names)->required();
+  rmi->callback([&] { rc = Rmi(g, rmi_names); });
+
+  std::string save_image, save_out, save_format = "oci";
+  auto* save = app.add_subcommand("save", "Write an image to an archive (OCI layout in a tar)");
+  save->add_option("image", save_image)->required();
+  save->add_option("-o,--output", save_out, "Archive file")->required();
+  save->add_option("--format", save_format, "oci")->check(CLI::IsMember({"oci"}));
+  save->callback([&] { rc = Save(g, save_image, save_out, save_format); });
+
+  std::string import_tar, import_name;
+  auto* imp = app.add_subcommand("import", "Store a root filesystem tarball as a one-layer image");
+  imp->add_option("tarball", import_tar, "ROOTFS.tar (plain or compressed)")->required();
+  imp->add_option("name", import_name, "NAME[:TAG]")->required();
+  imp->callback([&] { rc = Import(g, import_tar, import_name); });
+
+  auto* debug = app.add_subcommand("debug", "Tools for looking inside cbuild");
+  debug->require_subcommand(1);
+  std::string parse_file, parse_format = "buildkit";
+  auto* parse = debug->add_subcommand("parse", "Print a Dockerfile's parse tree");
+  parse->add_option("--format", parse_format, "buildkit|json")->check(CLI::IsMember({"buildkit", "json"}));
+  parse->add_option("file", parse_file, "Dockerfile (- for stdin)")->required();
+  parse->callback([&] { rc = DebugParse(parse_file, parse_format); });
+
+  std::vector<std::string> args = InsertDefaultVerb(argc, argv);
+  std::reverse(args.begin(), args.end());
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  } catch (const std::exception& e) {
+    return Fail(e.what());
+  }
+  (void)spdlog::level::from_str(g.log_level);
+  return rc;
+}

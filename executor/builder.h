@@ -1,0 +1,45 @@
+// Builder: Dockerfile + context → image in the store. Runs the plan's steps, taking each from
+// the cache when its key is known, else executing it (RUN in the sandbox, COPY/WORKDIR by
+// writing through an overlay of the snapshot).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/result.h"
+#include "executor/progress.h"
+#include "executor/sandbox.h"
+#include "executor/store.h"
+#include "image/image_store.h"
+
+namespace cb::executor {
+
+struct BuildRequest {
+  std::string dockerfile_name = "Dockerfile";  ///< for messages
+  std::string dockerfile_text;
+  std::string context_dir;
+  std::vector<std::string> tags;  ///< normalized by the builder
+  std::string target;
+  bool no_cache = false;
+};
+
+struct StepReport {
+  int n = 0;
+  std::string instruction;
+  bool cached = false;
+  Digest cache_key;
+  std::string miss_reason;
+  double seconds = 0;
+};
+
+struct BuildResult {
+  image::Image image;
+  std::vector<StepReport> steps;
+};
+
+/// Builds and tags the image. Errors carry the failing step's Dockerfile location; a RUN that
+/// exits non-zero is kStepFailed with its exit code.
+Result<BuildResult> Build(Store& store, Sandbox& sandbox, Progress& progress, const BuildRequest& req);
+
+}  // namespace cb::executor

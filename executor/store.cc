@@ -1,0 +1,108 @@
+#include "executor/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "common/unique_fd.h"
+#include "snapshotter/applier.h"
+
+namespace cb::executor {
+namespace {
+
+bool DirIsEmpty(const std::string& path) {
+  DIR* d = ::opendir(path.c_str());
+  if (d == nullptr) return false;
+  bool empty = true;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") {
+      empty = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return empty;
+}
+
+constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& root) {
+  std::unique_ptr<Store> s(new Store());
+  s->root_ = root;
+  s->blobs_ = CB_TRY(cache::BlobStore::Open(root));
+  s->meta_ = CB_TRY(cache::MetadataStore::Open(root));
+  s->snaps_ = CB_TRY(snapshotter::Snapshotter::Open(root));
+  s->images_ = std::make_unique<image::ImageStore>(s->blobs_.get(), s->meta_.get());
+  return s;
+}
+
+snapshotter::DiffOptions Store::LayerDiffOptions() {
+  snapshotter::DiffOptions o;
+  o.compression = snapshotter::Compression::kGzip;
+  o.clamp_mtime = 0;
+  if (const char* e = std::getenv("SOURCE_DATE_EPOCH"); e && *e) o.clamp_mtime = std::strtoll(e, nullptr, 10);
+  return o;
+}
+
+Result<std::optional<cache::LayerRecord>> Store::CommitLayer(snapshotter::ActiveSnapshot& snap) {
+  if (DirIsEmpty(snap.upper())) return std::optional<cache::LayerRecord>();
+  auto writer = CB_TRY(blobs_->NewWriter());
+  auto differ = snapshotter::NewTarDiffer();
+  snapshotter::LayerBlob lb = CB_TRY(differ->Diff(snap.upper(), writer->fd(), LayerDiffOptions()));
+  CB_TRY(writer->Commit(lb.digest, lb.size));
+  cache::LayerRecord rec{lb.diff_id, lb.digest, lb.size, lb.media_type};
+  CB_TRY(meta_->PutLayer(rec));
+  CB_TRY(snaps_->Commit(snap, lb.diff_id));
+  return std::optional<cache::LayerRecord>(rec);
+}
+
+Status Store::EnsureSnapshots(const image::Image& img) {
+  const auto& ids = img.config.diff_ids;
+  if (ids.size() != img.manifest.layers.size())
+    return MakeError(ErrorCode::kCorrupt, "image {}: {} layers but {} diff_ids", img.manifest_digest.ToString(),
+                     img.manifest.layers.size(), ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (snaps_->HasLayer(ids[i])) continue;
+    const auto& desc = img.manifest.layers[i];
+    UniqueFd fd = CB_TRY(blobs_->Open(desc.digest));
+    auto snap = CB_TRY(snaps_->Prepare({}));
+    snapshotter::ApplyOptions opts;
+    opts.expected_diff_id = ids[i];
+    CB_TRY_CTX(snapshotter::NewTarApplier()->Apply(fd.get(), snap->upper(), opts), "unpack layer {}",
+               desc.digest.ToString());
+    CB_TRY(snaps_->Commit(*snap, ids[i]));
+    CB_TRY(meta_->PutLayer({ids[i], desc.digest, desc.size, desc.media_type}));
+  }
+  return Ok();
+}
+
+Result<image::Image> Store::ImportRootfs(const std::string& tar_path) {
+  UniqueFd fd(::open(tar_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoError(errno, fmt::format("open `{}`", tar_path));
+  auto snap = CB_TRY(snaps_->Prepare({}));
+  snapshotter::ApplyOptions opts;
+  CB_TRY_CTX(snapshotter::NewTarApplier()->Apply(fd.get(), snap->upper(), opts), "unpack `{}`", tar_path);
+  auto layer = CB_TRY(CommitLayer(*snap));
+  image::ImageConfig cfg;
+  cfg.config.env.push_back(kDefaultPath);
+  cfg.config.cmd = std::vector<std::string>{"sh"};
+  image::Manifest m;
+  image::HistoryEntry h;
+  h.created_by = "cbuild import";
+  h.comment = "imported from a root filesystem tarball";
+  if (layer) {
+    cfg.diff_ids.push_back(layer->diff_id);
+    m.layers.push_back({layer->media_type, layer->blob, layer->blob_size, {}, std::nullopt});
+  } else {
+    h.empty_layer = true;
+  }
+  cfg.history.push_back(h);
+  return images_->Put(m, cfg);
+}
+
+}  // namespace cb::executor

@@ -1,0 +1,51 @@
+// Store: everything under one --root (blobs, metadata, snapshots, images), opened together.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cache/blob_store.h"
+#include "cache/metadata_store.h"
+#include "common/result.h"
+#include "image/image_store.h"
+#include "snapshotter/differ.h"
+#include "snapshotter/snapshotter.h"
+
+namespace cb::executor {
+
+/// One per thread (the SQLite connection is not shared). Several processes may open a root.
+class Store {
+ public:
+  static Result<std::unique_ptr<Store>> Open(const std::string& root);
+
+  const std::string& root() const { return root_; }
+  cache::BlobStore& blobs() { return *blobs_; }
+  cache::MetadataStore& meta() { return *meta_; }
+  snapshotter::Snapshotter& snapshots() { return *snaps_; }
+  image::ImageStore& images() { return *images_; }
+
+  /// Turns an active snapshot's changes into a layer: diff of its upper dir written as a
+  /// compressed blob, the layer recorded, the upper dir committed as the layer's snapshot.
+  /// nullopt when nothing changed (the step gets an empty_layer history entry instead).
+  Result<std::optional<cache::LayerRecord>> CommitLayer(snapshotter::ActiveSnapshot& snap);
+
+  /// Makes sure every layer of `img` has an unpacked snapshot, applying blobs where missing.
+  Status EnsureSnapshots(const image::Image& img);
+
+  /// `cbuild import`: a root filesystem tar as a one-layer image.
+  Result<image::Image> ImportRootfs(const std::string& tar_path);
+
+  /// Diff options for layers made here: gzip, mtimes clamped to SOURCE_DATE_EPOCH or 0.
+  static snapshotter::DiffOptions LayerDiffOptions();
+
+ private:
+  Store() = default;
+  std::string root_;
+  std::unique_ptr<cache::BlobStore> blobs_;
+  std::unique_ptr<cache::MetadataStore> meta_;
+  std::unique_ptr<snapshotter::Snapshotter> snaps_;
+  std::unique_ptr<image::ImageStore> images_;
+};
+
+}  // namespace cb::executor

@@ -1,0 +1,101 @@
+#include "snapshotter/snapshotter.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "common/fs.h"
+
+namespace cb::snapshotter {
+namespace {
+
+std::string Join(const std::vector<std::string>& v, char sep) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+/// Active snapshot dirs are named "<pid>-<rand>"; a dir whose pid is dead is stale.
+bool OwnerIsDead(const std::string& name) {
+  long pid = std::strtol(name.c_str(), nullptr, 10);
+  if (pid <= 0) return true;
+  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+}  // namespace
+
+ActiveSnapshot::~ActiveSnapshot() { (void)fs::RemoveTree(dir_); }
+
+Mount ActiveSnapshot::RootMount() const {
+  return Mount{"overlay", "overlay", "/",
+               {"lowerdir=" + Join(lowers_, ':'), "upperdir=" + upper_, "workdir=" + work_}};
+}
+
+Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(const std::string& root) {
+  CB_TRY(fs::MakeDirs(root + "/snapshots/_empty"));
+  CB_TRY(fs::MakeDirs(root + "/active"));
+  std::string active = root + "/active";
+  if (DIR* d = ::opendir(active.c_str())) {
+    while (struct dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      if (OwnerIsDead(name)) (void)fs::RemoveTree(active + "/" + name);
+    }
+    ::closedir(d);
+  }
+  return std::unique_ptr<Snapshotter>(new Snapshotter(root));
+}
+
+std::string Snapshotter::LayerPath(const Digest& diff_id) const {
+  return root_ + "/snapshots/" + diff_id.Hex();
+}
+
+bool Snapshotter::HasLayer(const Digest& diff_id) const { return fs::Exists(LayerPath(diff_id)); }
+
+Result<std::vector<std::string>> Snapshotter::LowerDirs(const std::vector<Digest>& layers) const {
+  std::vector<std::string> lowers;
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    if (!HasLayer(*it))
+      return MakeError(ErrorCode::kNotFound, "layer {} has no snapshot in `{}`", it->ToString(), root_);
+    lowers.push_back(LayerPath(*it));
+  }
+  if (lowers.empty()) lowers.push_back(root_ + "/snapshots/_empty");
+  return lowers;
+}
+
+Result<std::unique_ptr<ActiveSnapshot>> Snapshotter::Prepare(const std::vector<Digest>& parents) {
+  std::unique_ptr<ActiveSnapshot> s(new ActiveSnapshot());
+  s->lowers_ = CB_TRY(LowerDirs(parents));
+  s->dir_ = CB_TRY(fs::MakeTempDir(root_ + "/active", std::to_string(::getpid()) + "-"));
+  s->upper_ = s->dir_ + "/upper";
+  s->work_ = s->dir_ + "/work";
+  s->rootfs_ = s->dir_ + "/rootfs";
+  for (const auto* p : {&s->upper_, &s->work_, &s->rootfs_}) CB_TRY(fs::MakeDirs(*p));
+  return s;
+}
+
+Status Snapshotter::Commit(ActiveSnapshot& snap, const Digest& diff_id) {
+  std::string dst = LayerPath(diff_id);
+  if (::rename(snap.upper_.c_str(), dst.c_str()) != 0) {
+    // Another build committed the same layer first: identical content, keep theirs.
+    if (errno != EEXIST && errno != ENOTEMPTY)
+      return ErrnoError(errno, fmt::format("rename `{}` to `{}`", snap.upper_, dst));
+  }
+  snap.committed_ = true;
+  return fs::SyncDir(root_ + "/snapshots");
+}
+
+Result<Mount> Snapshotter::View(const std::vector<Digest>& layers) const {
+  auto lowers = CB_TRY(LowerDirs(layers));
+  // overlayfs needs two lowers for a read-only mount without an upper.
+  if (lowers.size() == 1) lowers.push_back(root_ + "/snapshots/_empty");
+  return Mount{"overlay", "overlay", "/", {"lowerdir=" + Join(lowers, ':'), "ro"}};
+}
+
+}  // namespace cb::snapshotter
