@@ -338,13 +338,17 @@ void EnterCwd(const ChildPlan& p) {
   if (n <= 0 || buf[0] != '/') Fail(p.cwd_escape_step, EXDEV);
 }
 
-void ResetSignals() {
+void ResetHandlers() {
   struct sigaction sa {};
   sa.sa_handler = SIG_DFL;
   for (int s = 1; s < NSIG; ++s) {
     if (s == SIGKILL || s == SIGSTOP) continue;
     sigaction(s, &sa, nullptr);  // fails harmlessly for glibc-reserved signals
   }
+}
+
+void ResetSignals() {
+  ResetHandlers();
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -496,7 +500,17 @@ long RawFork() { return syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0
 
 void ChildMain(const ChildPlan& p) {
   g_report_fd = p.report_fd;
+  // The handlers are the parent's until now. Default them, and block everything: a signal
+  // sent during setup stays pending (a blocked signal is never discarded, even for a pid
+  // namespace's init) until the init has its forwarding handlers.
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  ResetHandlers();
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  // A session of its own: no controlling terminal, so the host's /dev/tty cannot be opened
+  // (no TIOCSTI into the user's shell) and terminal signals go to cbuild, which cancels.
+  setsid();
   ArrangeFds(p);
   if (p.sync_fd >= 0) {
     char c;

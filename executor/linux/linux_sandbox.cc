@@ -213,17 +213,13 @@ Result<ExitStatus> LinuxSandbox::Run(const SandboxSpec& spec) {
   FdPair report = CB_TRY(MakeReportSocket());
   FdPair sync = CB_TRY(MakePipe());
   linux_impl::PidsCgroup cgroup = CB_TRY(linux_impl::PidsCgroup::Create(spec.pids_limit));
-  UniqueFd dev_null;
-  int stdin_fd = spec.stdin_fd;
-  if (stdin_fd < 0 || spec.tty) {
-    dev_null.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
-    if (!dev_null) return ErrnoError(errno, "open `/dev/null`");
-    stdin_fd = dev_null.get();
-  }
+  UniqueFd dev_null(open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!dev_null) return ErrnoError(errno, "open `/dev/null`");
+  auto or_null = [&](int fd) { return fd >= 0 ? fd : dev_null.get(); };
   linux_impl::ChildPlan& plan = builder.plan();
-  plan.stdin_fd = stdin_fd;
-  plan.stdout_fd = spec.stdout_fd;
-  plan.stderr_fd = spec.tty ? spec.stdout_fd : spec.stderr_fd;
+  plan.stdin_fd = spec.tty ? dev_null.get() : or_null(spec.stdin_fd);
+  plan.stdout_fd = or_null(spec.stdout_fd);
+  plan.stderr_fd = or_null(spec.tty ? spec.stdout_fd : spec.stderr_fd);
   plan.report_fd = report.child.get();
   plan.sync_fd = sync.child.get();
 

@@ -195,6 +195,22 @@ TEST_CASE("SIGTERM is forwarded to the command by the init") {
   CHECK(r.out == "ready\ngot\n");
 }
 
+TEST_CASE("a cancel during setup is not lost") {
+  SKIP_UNLESS_SANDBOX();
+  OverlayRoot root;
+  int cancel[2];
+  REQUIRE(pipe2(cancel, O_CLOEXEC) == 0);
+  close(cancel[1]);  // cancelled before the sandbox even starts
+  SandboxSpec spec = root.Spec({"sleep", "100"});
+  spec.cancel_fd = cancel[0];
+  auto start = std::chrono::steady_clock::now();
+  RunOutput r = RunCaptured(spec);
+  close(cancel[0]);
+  REQUIRE_MESSAGE(r.ok, r.error);
+  CHECK(r.code == 143);  // SIGTERM waited for the init's handler, then reached `sleep`
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+}
+
 TEST_CASE("cancel escalates to SIGKILL after the stop timeout") {
   SKIP_UNLESS_SANDBOX();
   OverlayRoot root;
@@ -203,9 +219,13 @@ TEST_CASE("cancel escalates to SIGKILL after the stop timeout") {
   SandboxSpec spec = root.Spec(Sh("trap '' TERM; while :; do sleep 0.05; done"));
   spec.cancel_fd = cancel[0];
   spec.stop_timeout_ms = 300;
-  close(cancel[1]);
   auto start = std::chrono::steady_clock::now();
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));  // the trap is set by then
+    close(cancel[1]);
+  });
   RunOutput r = RunCaptured(spec);
+  stopper.join();
   close(cancel[0]);
   REQUIRE_MESSAGE(r.ok, r.error);
   CHECK(r.code == 137);
