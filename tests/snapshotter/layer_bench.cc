@@ -1,0 +1,106 @@
+// layer_bench DIR [RUNS]: throughput of Differ::Diff (gzip, zstd) against the tar CLI piped into
+// gzip / zstd -T0, measured in the same run over the same (page-cached) tree. Not a test.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "common/unique_fd.h"
+#include "snapshotter/differ.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using cb::snapshotter::Compression;
+
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int64_t TreeBytes(const std::string& dir) {
+  int64_t total = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file() && !e.is_symlink()) total += static_cast<int64_t>(e.file_size());
+  }
+  return total;
+}
+
+// Best of `runs` wall-clock times of one Diff to /dev/null; size of the blob in *out_size.
+double TimeDiff(const std::string& dir, Compression c, int runs, int64_t* out_size) {
+  double best = 1e30;
+  for (int i = 0; i < runs; ++i) {
+    cb::UniqueFd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    cb::snapshotter::DiffOptions opts;
+    opts.compression = c;
+    opts.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    auto start = Clock::now();
+    auto r = cb::snapshotter::NewTarDiffer()->Diff(dir, null.get(), opts);
+    double s = Seconds(start);
+    if (!r) {
+      std::fprintf(stderr, "diff failed: %s\n", r.error().message.c_str());
+      std::exit(1);
+    }
+    *out_size = r->size;
+    best = std::min(best, s);
+  }
+  return best;
+}
+
+double TimeShell(const std::string& cmd, int runs) {
+  double best = 1e30;
+  for (int i = 0; i < runs; ++i) {
+    auto start = Clock::now();
+    if (std::system(cmd.c_str()) != 0) {
+      std::fprintf(stderr, "failed: %s\n", cmd.c_str());
+      std::exit(1);
+    }
+    best = std::min(best, Seconds(start));
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: layer_bench DIR [RUNS]\n");
+    return 2;
+  }
+  std::string dir = argv[1];
+  int runs = argc > 2 ? std::atoi(argv[2]) : 3;
+  double mb = static_cast<double>(TreeBytes(dir)) / 1e6;
+  std::string q = "'" + dir + "'";
+  TimeShell("tar -C " + q + " -cf - . | cat > /dev/null", 1);  // warm the page cache
+  int64_t gz_size = 0, zst_size = 0;  // printed below as ratios of the tree size
+  double diff_gz = TimeDiff(dir, Compression::kGzip, runs, &gz_size);
+  double diff_zst = TimeDiff(dir, Compression::kZstd, runs, &zst_size);
+  int64_t none_size = 0;
+  double diff_none = TimeDiff(dir, Compression::kNone, runs, &none_size);
+  double tar_gz = TimeShell("tar -C " + q + " -cf - . | gzip -c > /dev/null", runs);
+  double tar_zst = TimeShell("tar -C " + q + " -cf - . | zstd -q -T0 -c > /dev/null", runs);
+  // GNU tar skips reading file data when its output is /dev/null: pipe through cat.
+  double tar_none = TimeShell("tar -C " + q + " -cf - . | cat > /dev/null", runs);
+  std::printf("tree: %s, %.0f MB of file data, best of %d runs, %u cores\n", dir.c_str(), mb, runs,
+              std::thread::hardware_concurrency());
+  std::printf("%-28s %8s %9s %14s\n", "", "seconds", "MB/s", "cbuild/tool");
+  auto row = [&](const char* name, double s, double ref) {
+    std::printf("%-28s %8.2f %9.1f %13.2fx\n", name, s, mb / s, ref > 0 ? ref / s : 0.0);
+  };
+  row("Diff gzip", diff_gz, tar_gz);
+  row("tar | gzip -c", tar_gz, 0);
+  row("Diff zstd", diff_zst, tar_zst);
+  row("tar | zstd -T0 -c", tar_zst, 0);
+  row("Diff none", diff_none, tar_none);
+  row("tar (no compression)", tar_none, 0);
+  std::printf("(cbuild/tool > 1 means the Differ is faster)\n");
+  std::printf("layer sizes: gzip %.1f MB, zstd %.1f MB, tar %.1f MB\n",
+              static_cast<double>(gz_size) / 1e6, static_cast<double>(zst_size) / 1e6,
+              static_cast<double>(none_size) / 1e6);
+  return 0;
+}
