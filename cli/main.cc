@@ -82,10 +82,11 @@ int main(int argc, char** argv) {
   run->add_option("--network", r.network, "none|host")->check(CLI::IsMember({"none", "host"}));
   run->add_option("--name", r.name, "Container name");
   run->add_option("image", r.image, "Image name, id or digest")->required();
-  run->add_option("args", r.args, "Command and arguments (default: the image's CMD)");
-  run->prefix_command();
+  run->prefix_command();  // everything after IMAGE is the command, flags included
+  run->footer("Everything after IMAGE is the command and its arguments (default: the image's CMD).");
   run->callback([&] {
     r.entrypoint_set = run->count("--entrypoint") > 0;
+    r.args = run->remaining();
     rc = Run(g, r);
   });
 

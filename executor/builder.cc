@@ -178,7 +178,17 @@ struct Runner {
   }
 
   /// One non-FROM step: config-only steps change state directly; the others go through the cache.
+  /// Runs one step; any error gets the step's Dockerfile location.
   Status Step1(const Step& s, StageState& st, const std::string& label) {
+    auto r = RunStep(s, st, label);
+    if (!r) {
+      progress.Failed(s.number, r.error().message);
+      return AtStep(s, std::move(r).error());
+    }
+    return r;
+  }
+
+  Status RunStep(const Step& s, StageState& st, const std::string& label) {
     auto t0 = std::chrono::steady_clock::now();
     progress.Started(s.number, label, s.text);
     StepReport rep{s.number, s.text, false, {}, {}, 0};
@@ -202,7 +212,7 @@ struct Runner {
         key = KeyOf({"mkdir", st.fs_key.ToString(), st.config.config.working_dir});
         break;
       case StepKind::kCopy: {
-        Digest content = CB_TRY(ctx.HashSources(s.sources));
+        Digest content = CB_TRY_CTX(ctx.HashSources(s.sources), "COPY");
         std::string dest = planner::ResolvePath(st.config.config.working_dir, s.dest);
         if (!s.dest.empty() && s.dest.back() == '/') dest += "/";
         created_by = s.text + " # buildkit";
@@ -228,13 +238,9 @@ struct Runner {
         ApplyLayer(st, *hit, created_by);
         rep.cached = true;
       } else {
-        auto layer = Execute(s, st);
-        if (!layer) {
-          progress.Failed(s.number, layer.error().message);
-          return AtStep(s, std::move(layer).error());
-        }
-        CB_TRY(Record(key, *layer));
-        ApplyLayer(st, *layer, created_by);
+        auto layer = CB_TRY(Execute(s, st));
+        CB_TRY(Record(key, layer));
+        ApplyLayer(st, layer, created_by);
       }
       st.fs_key = key;
     }
