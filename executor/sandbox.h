@@ -68,6 +68,11 @@ struct SandboxSpec {
   bool provide_etc_files = true;
   /// Extra /etc/hosts lines ("1.2.3.4 name"), like `--add-host`.
   std::vector<std::string> extra_hosts;
+  /// Run in a new user namespace (always when cbuild is not root). Container id 0 is the
+  /// calling user; with newuidmap/newgidmap and an /etc/subuid (/etc/subgid) entry, ids 1..N
+  /// map to the user's subordinate range, else only id 0 exists. As root, ids 0..65535 map to
+  /// themselves: files keep their owners, capabilities only count inside the namespaces.
+  bool user_namespace = false;
   /// Security profile: Docker's default capabilities, no_new_privs, the default seccomp
   /// filter, masked and read-only /proc paths. false only for debugging the sandbox itself.
   bool hardened = true;

@@ -66,6 +66,8 @@ struct ChildReport {
 inline constexpr int32_t kStageSetup = 1;
 inline constexpr int32_t kStageExec = 2;
 inline constexpr int32_t kStageTty = 3;  ///< carries the pty master fd (SCM_RIGHTS)
+/// The child is dumpable and waits for its user-namespace id maps.
+inline constexpr int32_t kStageReady = 5;
 /// Followed by a NUL-terminated path (inside the root) created as a mount point.
 inline constexpr int32_t kStageCreated = 4;
 
@@ -87,6 +89,10 @@ struct ChildPlan {
   int hostname_step = 0;
   uid_t uid = 0;
   gid_t gid = 0;
+  bool skip_setgroups = false;  ///< setgroups is denied in this user namespace
+  /// In a new user namespace: make the child dumpable (its /proc files must be writable by
+  /// the parent's uid for the id maps, even when cbuild changed uids) and say so.
+  bool announce_ready = false;
   const gid_t* groups = nullptr;
   size_t group_count = 0;
   int creds_step = 0;

@@ -367,7 +367,8 @@ void DropPrivileges(const ChildPlan& p) {
     }
   }
   // Raw syscalls: glibc's set*id wrappers signal every thread of the (copied) parent.
-  if (syscall(SYS_setgroups, p.group_count, p.groups) != 0) Fail(p.creds_step, errno);
+  if (!p.skip_setgroups && syscall(SYS_setgroups, p.group_count, p.groups) != 0)
+    Fail(p.creds_step, errno);
   if (syscall(SYS_setresgid, p.gid, p.gid, p.gid) != 0) Fail(p.creds_step, errno);
   if (syscall(SYS_setresuid, p.uid, p.uid, p.uid) != 0) Fail(p.creds_step, errno);
   if (p.drop_caps) {
@@ -512,6 +513,10 @@ void ChildMain(const ChildPlan& p) {
   // (no TIOCSTI into the user's shell) and terminal signals go to cbuild, which cancels.
   setsid();
   ArrangeFds(p);
+  if (p.announce_ready) {
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    Report(kStageReady, 0, 0);
+  }
   if (p.sync_fd >= 0) {
     char c;
     ssize_t n;

@@ -18,6 +18,7 @@
 
 #include "common/unique_fd.h"
 #include "executor/linux/child_setup.h"
+#include "executor/linux/id_maps.h"
 #include "executor/linux/mount_point_cleanup.h"
 #include "executor/linux/pids_cgroup.h"
 #include "executor/linux/plan_builder.h"
@@ -196,12 +197,29 @@ class LinuxSandbox final : public Sandbox {
   Result<ExitStatus> Run(const SandboxSpec& spec) override;
 };
 
-// Runs between clone and the child's go: cgroup placement, network plumbing.
-Status PlaceChild(pid_t pid, const linux_impl::PidsCgroup& cgroup, const SandboxSpec& spec,
+// Waits for the child's kStageReady (or its failure report / exit).
+Status WaitReady(int report_fd) {
+  for (;;) {
+    struct pollfd p {report_fd, POLLIN, 0};
+    if (poll(&p, 1, -1) < 0 && errno != EINTR) return ErrnoError(errno, "wait for sandbox");
+    ChildReport r;
+    UniqueFd passed;
+    std::string path;
+    int got = ReceiveReport(report_fd, &r, &passed, &path);
+    if (got == 0) return MakeError(ErrorCode::kFailed, "sandbox process exited during setup");
+    if (got > 0 && r.stage == linux_impl::kStageReady) return Ok();
+    if (got > 0) return ErrnoError(r.err, "prepare sandbox process");
+  }
+}
+
+// Runs between clone and the child's go: id maps, cgroup placement, network plumbing.
+Status PlaceChild(pid_t pid, const std::optional<linux_impl::IdMaps>& maps,
+                  const linux_impl::PidsCgroup& cgroup, const SandboxSpec& spec,
                   std::optional<linux_impl::Slirp>* slirp) {
+  if (maps) CB_TRY_CTX(linux_impl::ApplyIdMaps(pid, *maps), "map user namespace ids");
   CB_TRY_CTX(cgroup.Join(pid), "move sandbox into cgroup `{}`", cgroup.dir());
   if (spec.network == NetworkMode::kDefault) {
-    slirp->emplace(CB_TRY(linux_impl::Slirp::Start(pid)));
+    slirp->emplace(CB_TRY(linux_impl::Slirp::Start(pid, maps.has_value())));
   }
   return Ok();
 }
@@ -216,7 +234,14 @@ Result<ExitStatus> LinuxSandbox::Run(const SandboxSpec& spec) {
   UniqueFd dev_null(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!dev_null) return ErrnoError(errno, "open `/dev/null`");
   auto or_null = [&](int fd) { return fd >= 0 ? fd : dev_null.get(); };
+  std::optional<linux_impl::IdMaps> maps;
+  if (spec.user_namespace || geteuid() != 0) maps = linux_impl::PlanIdMaps();
+  if (maps && maps->deny_setgroups && !spec.extra_gids.empty())
+    return MakeError(ErrorCode::kInvalidArgument,
+                     "sandbox: supplementary groups need subordinate ids (/etc/subgid) here");
   linux_impl::ChildPlan& plan = builder.plan();
+  plan.skip_setgroups = maps && maps->deny_setgroups;
+  plan.announce_ready = maps.has_value();
   plan.stdin_fd = spec.tty ? dev_null.get() : or_null(spec.stdin_fd);
   plan.stdout_fd = or_null(spec.stdout_fd);
   plan.stderr_fd = or_null(spec.tty ? spec.stdout_fd : spec.stderr_fd);
@@ -227,6 +252,7 @@ Result<ExitStatus> LinuxSandbox::Run(const SandboxSpec& spec) {
   struct clone_args args {};
   args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
   if (spec.network != NetworkMode::kHost) args.flags |= CLONE_NEWNET;
+  if (maps) args.flags |= CLONE_NEWUSER;
   args.pidfd = reinterpret_cast<uintptr_t>(&pidfd);
   args.exit_signal = SIGCHLD;
   long pid = syscall(SYS_clone3, &args, sizeof args);
@@ -238,7 +264,8 @@ Result<ExitStatus> LinuxSandbox::Run(const SandboxSpec& spec) {
   sync.child.reset();
   Supervisor sup(static_cast<pid_t>(pid), pidfd, report.parent.get(), spec);
   std::optional<linux_impl::Slirp> slirp;
-  Status placed = PlaceChild(static_cast<pid_t>(pid), cgroup, spec, &slirp);
+  Status placed = maps ? WaitReady(report.parent.get()) : Ok();
+  if (placed) placed = PlaceChild(static_cast<pid_t>(pid), maps, cgroup, spec, &slirp);
   char go = 1;
   if (!placed || write(sync.parent.get(), &go, 1) != 1) {
     sup.Abort();

@@ -95,7 +95,10 @@ Result<PidsCgroup> PidsCgroup::Create(int64_t limit) {
     (void)WriteText(*base + "/cgroup.subtree_control", "+pids");
   }
   std::string dir = fmt::format("{}/cbuild-{}-{}", *base, getpid(), g_counter++);
-  if (mkdir(dir.c_str(), 0755) != 0) return ErrnoError(errno, fmt::format("create cgroup `{}`", dir));
+  if (mkdir(dir.c_str(), 0755) != 0) {
+    if (errno == EACCES || errno == EPERM || errno == EROFS) return cg;  // not ours to use
+    return ErrnoError(errno, fmt::format("create cgroup `{}`", dir));
+  }
   cg.dir_ = dir;
   if (!fs::Exists(dir + "/pids.max")) {  // v2 without the pids controller enabled below us
     Remove(dir);

@@ -109,6 +109,14 @@ Status PlanBuilder::AddPrePivotMounts(const SandboxSpec& spec) {
     op.optional = std::strcmp(dev, "tty") == 0;  // absent on some hosts
     dev_slots_.push_back(op.slot);
   }
+  // proc is mounted before pivot_root: in a user namespace the kernel only allows it while
+  // a fully visible proc (the host's, in the old root) is still in the mount namespace.
+  ChildOp& proc = Add(OpKind::kFsMount, "mount proc");
+  proc.c = Str("proc");
+  proc.d = Str(std::string(1, '\0'));
+  proc.data_len = 1;
+  proc.flags = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+  proc.slot = proc_slot_ = NewSlot();
   ChildOp& sys = Add(OpKind::kFsMount, "mount sysfs");
   sys.c = Str("sysfs");
   sys.d = Str(std::string(1, '\0'));
@@ -161,7 +169,9 @@ void PlanBuilder::AddSystemMounts(const SandboxSpec&) {
     return std::ref(op);
   };
   constexpr unsigned long kSafe = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-  mount("proc", "/proc", kSafe, nullptr);
+  ChildOp& proc = Add(OpKind::kMoveMount, "mount proc on `/proc`");
+  proc.b = "/proc";
+  proc.slot = proc_slot_;
   // nodev: device nodes made with mknod cannot be opened (the bound ones are mounts of
   // their own and keep working), which stands in for Docker's device cgroup.
   mount("tmpfs", "/dev", MS_NOSUID | MS_NODEV | MS_STRICTATIME, "mode=755,size=65536k");

@@ -52,7 +52,7 @@ class PlanBuilder {
   std::vector<unsigned char> seccomp_;
   std::vector<int> user_mount_slots_;
   std::vector<int> etc_slots_;
-  int sys_slot_ = -1, sys_fallback_slot_ = -1;
+  int proc_slot_ = -1, sys_slot_ = -1, sys_fallback_slot_ = -1;
   std::vector<int> dev_slots_;
   int slots_used_ = 0;
   ChildPlan plan_;

@@ -52,7 +52,7 @@ Status Slirp::CheckAvailable() {
   return Ok();
 }
 
-Result<Slirp> Slirp::Start(pid_t pid) {
+Result<Slirp> Slirp::Start(pid_t pid, bool join_userns) {
   const char* bin = Binary();
   if (bin == nullptr) return CheckAvailable().error();
   int ready[2], exitp[2];
@@ -63,7 +63,10 @@ Result<Slirp> Slirp::Start(pid_t pid) {
 
   std::vector<std::string> args = {bin, "--configure", "--mtu=65520", "--disable-host-loopback",
                                    "--enable-sandbox", "--enable-seccomp", "--ready-fd=3",
-                                   "--exit-fd=4", std::to_string(pid), "tap0"};
+                                   "--exit-fd=4"};
+  if (join_userns) args.push_back(fmt::format("--userns-path=/proc/{}/ns/user", pid));
+  args.push_back(std::to_string(pid));
+  args.push_back("tap0");
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

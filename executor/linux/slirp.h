@@ -20,8 +20,9 @@ class Slirp {
   /// kUnsupported when slirp4netns is not installed.
   static Status CheckAvailable();
   /// Starts slirp4netns for the network namespace of `pid` and waits (up to 10 s) until it
-  /// has configured the interface.
-  static Result<Slirp> Start(pid_t pid);
+  /// has configured the interface. `join_userns`: the namespace belongs to the user
+  /// namespace of `pid`, which slirp4netns must join first.
+  static Result<Slirp> Start(pid_t pid, bool join_userns);
 
  private:
   Slirp(pid_t pid, UniqueFd exit_fd) : pid_(pid), exit_fd_(std::move(exit_fd)) {}
