@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -255,9 +256,16 @@ Result<ExitStatus> LinuxSandbox::Run(const SandboxSpec& spec) {
   if (maps) args.flags |= CLONE_NEWUSER;
   args.pidfd = reinterpret_cast<uintptr_t>(&pidfd);
   args.exit_signal = SIGCHLD;
+  // The child starts with every signal blocked: one sent before it has reset the handlers
+  // it inherited (ours) stays pending instead of running our handler in the child.
+  sigset_t all, old_mask;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old_mask);
   long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0) return ErrnoError(errno, "clone sandbox process");
   if (pid == 0) linux_impl::ChildMain(plan);  // never returns
+  int clone_err = errno;
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  if (pid < 0) return ErrnoError(clone_err, "clone sandbox process");
 
   UniqueFd pidfd_owner(pidfd);
   report.child.reset();
