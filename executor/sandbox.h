@@ -38,10 +38,12 @@ struct SandboxSpec {
   int stdin_fd = -1;   ///< -1: /dev/null
   int stdout_fd = 1;
   int stderr_fd = 2;
-  /// Optional cancellation: when this fd becomes readable (a byte, or EOF of a pipe), the
-  /// command gets SIGTERM (forwarded by the sandbox init) and, `stop_timeout_ms` later,
-  /// everything in the sandbox is SIGKILLed. Run then returns the resulting status (usually
-  /// 143, or 137 after the kill). -1: no cancellation.
+  /// Optional cancellation / signal forwarding. Each byte read from this fd is a signal
+  /// number (1..31, e.g. SIGINT from a Ctrl-C handler) forwarded to the command by the
+  /// sandbox init; any other byte, or EOF, means SIGTERM. `stop_timeout_ms` after the first
+  /// one, everything in the sandbox is SIGKILLed. Run then returns the resulting status
+  /// (130 for SIGINT, 143 for SIGTERM, 137 after the kill). -1: none. A signal handler can
+  /// simply write(2) the signal number to the write end of a pipe.
   int cancel_fd = -1;
   int stop_timeout_ms = 10000;
 

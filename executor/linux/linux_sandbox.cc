@@ -12,6 +12,7 @@
 
 #include <limits.h>
 
+#include <chrono>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -106,11 +107,11 @@ class Supervisor {
         tty_->Prepare(fds + 3);
         nfds += linux_impl::TtyRelay::kPollFds;
       }
-      int n = poll(fds, static_cast<nfds_t>(nfds), stop_ms_);
+      int n = poll(fds, static_cast<nfds_t>(nfds), StopTimeout());
       if (n < 0 && errno != EINTR) return ErrnoError(errno, "poll sandbox");
-      if (n == 0 && stop_ms_ >= 0) {
+      if (n == 0 && StopTimeout() == 0) {
         SendSignal(pidfd_, SIGKILL);
-        stop_ms_ = -1;
+        killed_ = true;
       }
       if (n <= 0) continue;
       if (fds[1].revents) ReadReports();
@@ -147,10 +148,36 @@ class Supervisor {
     }
   }
 
+  // Each byte on cancel_fd is a signal to forward (1..31), anything else or EOF is SIGTERM.
+  // The init forwards it to the command; the kill timer starts with the first one.
   void Cancel() {
-    cancel_open_ = false;
-    SendSignal(pidfd_, SIGTERM);  // the init forwards it to the command
-    stop_ms_ = spec_.stop_timeout_ms;
+    unsigned char bytes[16];
+    ssize_t n = read(spec_.cancel_fd, bytes, sizeof bytes);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n <= 0) {
+      cancel_open_ = false;
+      bytes[0] = SIGTERM;
+      n = 1;
+    }
+    for (ssize_t i = 0; i < n; ++i) {
+      int sig = bytes[i] >= 1 && bytes[i] <= 31 && bytes[i] != SIGKILL && bytes[i] != SIGSTOP
+                    ? bytes[i]
+                    : SIGTERM;
+      SendSignal(pidfd_, sig);
+    }
+    if (stop_ms_ < 0 && !stopping_) {
+      stopping_ = true;
+      stop_ms_ = spec_.stop_timeout_ms;
+      stop_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(stop_ms_);
+    }
+  }
+
+  // Time left before SIGKILL, for poll (-1: no deadline).
+  int StopTimeout() const {
+    if (!stopping_ || killed_) return -1;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        stop_deadline_ - std::chrono::steady_clock::now());
+    return left.count() < 0 ? 0 : static_cast<int>(left.count());
   }
 
   Status Reap() {
@@ -169,7 +196,9 @@ class Supervisor {
   const SandboxSpec& spec_;
   bool report_open_ = true;
   bool cancel_open_ = spec_.cancel_fd >= 0;
-  int stop_ms_ = -1;  // after a cancel: time left before SIGKILL
+  int stop_ms_ = -1;
+  bool stopping_ = false, killed_ = false;
+  std::chrono::steady_clock::time_point stop_deadline_;
   std::optional<linux_impl::TtyRelay> tty_;
 };
 

@@ -1,6 +1,7 @@
 // The security profile and the docker-run-like options of the sandbox.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -193,6 +194,26 @@ TEST_CASE("SIGTERM is forwarded to the command by the init") {
   REQUIRE_MESSAGE(r.ok, r.error);
   CHECK(r.code == 7);
   CHECK(r.out == "ready\ngot\n");
+}
+
+TEST_CASE("a signal number written to cancel_fd is forwarded (Ctrl-C -> 130)") {
+  SKIP_UNLESS_SANDBOX();
+  OverlayRoot root;
+  int cancel[2];
+  REQUIRE(pipe2(cancel, O_CLOEXEC) == 0);
+  SandboxSpec spec = root.Spec({"sleep", "100"});
+  spec.cancel_fd = cancel[0];
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    char sig = SIGINT;
+    (void)!write(cancel[1], &sig, 1);
+  });
+  RunOutput r = RunCaptured(spec);
+  stopper.join();
+  close(cancel[0]);
+  close(cancel[1]);
+  REQUIRE_MESSAGE(r.ok, r.error);
+  CHECK(r.code == 130);
 }
 
 TEST_CASE("a cancel during setup is not lost") {
