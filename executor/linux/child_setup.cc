@@ -426,6 +426,44 @@ void ForwardSignal(int sig) {
   if (pid > 0) kill(pid, sig);
 }
 
+// Parses the unsigned decimal field `index` (1-based) of /proc/self/stat.
+unsigned long StatField(const char* stat, size_t len, int index) {
+  size_t i = len;
+  while (i > 0 && stat[i - 1] != ')') --i;  // comm may hold spaces and parens
+  int field = 2;
+  unsigned long value = 0;
+  for (; i < len; ++i) {
+    if (stat[i] == ' ') {
+      if (field == index) return value;
+      ++field;
+      continue;
+    }
+    if (field == index && stat[i] >= '0' && stat[i] <= '9') value = value * 10 + (stat[i] - '0');
+  }
+  return field == index ? value : 0;
+}
+
+// /proc/1/cmdline is world-readable: the init is a copy of cbuild, whose command line may hold
+// build args or credentials. Overwrite our copy of argv (and environ) before the command runs.
+void ScrubCommandLine() {
+  char stat[2048];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, stat, sizeof stat);
+  close(fd);
+  if (n <= 0) return;
+  constexpr int kArgStart = 48, kArgEnd = 49, kEnvStart = 50, kEnvEnd = 51;
+  auto size = static_cast<size_t>(n);
+  unsigned long arg_start = StatField(stat, size, kArgStart), arg_end = StatField(stat, size, kArgEnd);
+  unsigned long env_start = StatField(stat, size, kEnvStart), env_end = StatField(stat, size, kEnvEnd);
+  if (env_end > env_start) memset(reinterpret_cast<void*>(env_start), 0, env_end - env_start);
+  if (arg_end <= arg_start) return;
+  char* args = reinterpret_cast<char*>(arg_start);
+  memset(args, 0, arg_end - arg_start);
+  static const char kName[] = "cbuild-init";
+  memcpy(args, kName, sizeof kName <= arg_end - arg_start ? sizeof kName : arg_end - arg_start);
+}
+
 // Opens a pty in the sandbox's own devpts, sends its master to the parent and returns the
 // slave (the parent keeps the only master).
 int OpenTty(const ChildPlan& p) {
@@ -467,6 +505,7 @@ int OpenTty(const ChildPlan& p) {
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &all, nullptr);
   int tty_slave = p.tty ? OpenTty(p) : -1;
+  ScrubCommandLine();
   long pid = RawFork();
   if (pid < 0) Fail(p.fork_step, errno);
   if (pid == 0) ExecCommand(p, tty_slave);

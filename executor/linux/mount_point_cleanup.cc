@@ -48,7 +48,9 @@ bool RemoveIfEmpty(int base_fd, const std::string& rel) {
 bool IsOpaque(int base_fd, const std::string& rel) {
   std::string path = "/proc/self/fd/" + std::to_string(base_fd) + "/" + rel;
   char v[8];
-  return lgetxattr(path.c_str(), "trusted.overlay.opaque", v, sizeof v) > 0;
+  // "user." when the overlay was mounted in a user namespace (userxattr).
+  return lgetxattr(path.c_str(), "trusted.overlay.opaque", v, sizeof v) > 0 ||
+         lgetxattr(path.c_str(), "user.overlay.opaque", v, sizeof v) > 0;
 }
 
 // An upper directory copied up from a lower one, still identical in owner and mode.

@@ -98,6 +98,13 @@ TEST_CASE("escape: /proc/self/exe and the init's /proc entries are out of reach"
   CHECK(exe_after.st_mtim.tv_sec == exe_before.st_mtim.tv_sec);
 }
 
+TEST_CASE("escape: the init's command line does not reveal cbuild's") {
+  SKIP_UNLESS_SANDBOX();
+  RunOutput r = Attempt("tr -d '\\0' < /proc/1/cmdline; echo; cat /proc/1/environ >/dev/null 2>&1 && echo ENV");
+  REQUIRE_MESSAGE(r.ok, r.error);
+  CHECK(r.out == "cbuild-init\n");
+}
+
 TEST_CASE("escape: processes outside the sandbox cannot be seen, signalled or traced") {
   SKIP_UNLESS_SANDBOX();
   std::string pid = std::to_string(getpid());
