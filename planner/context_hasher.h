@@ -1,7 +1,12 @@
-// ContextHasher: content digests of build-context files, as COPY will write them.
+// ContextHasher: content digests of build-context files, as COPY/ADD will write them.
 #pragma once
 
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/digest.h"
@@ -10,25 +15,101 @@
 
 namespace cb::planner {
 
+class IgnoreMatcher;
+class StatCache;
+
+/// One entry below a COPY source, as the layer will hold it.
+struct ContextFile {
+  std::string path;   ///< context-relative, '/'-separated ("src/main.c"; "." for the context root)
+  uint32_t mode = 0;  ///< st_mode: file type and permission bits (07777)
+  Digest content;     ///< regular files: SHA-256 of the content; empty otherwise
+  std::string link;   ///< symlinks: the target, as stored (never followed)
+};
+
+/// The result of hashing a set of sources: one digest for the cache key plus the per-file
+/// listing behind it, so a cache miss can name the file that changed (see FirstDifference).
+struct SourcesHash {
+  Digest digest;
+  std::vector<ContextFile> files;  ///< in hashing order: sources in order, each walked sorted
+};
+
+/// Counters for progress and benchmarks.
+struct HashStats {
+  int64_t files = 0;        ///< regular files below the sources
+  int64_t files_read = 0;   ///< of those, read and hashed (stat-cache misses)
+  int64_t bytes_read = 0;   ///< bytes hashed
+};
+
 /// Reads only the files that COPY sources name; every path is resolved inside the context
-/// (symlinks never lead out). Not thread-safe.
+/// (symlinks below a source are recorded, never followed; the named source itself is resolved
+/// inside the context, so even an absolute symlink cannot lead out). Files excluded by the
+/// .dockerignore matcher are invisible: not hashed, and a source that is excluded is kNotFound.
+/// Regular files are hashed on all cores (TBB); with a stat-cache directory, a file whose
+/// device, inode, size, mtime and ctime (ns) are unchanged since the last build is not read.
+///
+/// Not thread-safe (one build uses one hasher); movable. The stat cache is written back by
+/// SaveStatCache() and, failing that, when the hasher is destroyed.
 class ContextHasher {
  public:
+  /// No ignore file, no persistent stat cache.
   static Result<ContextHasher> Open(const std::string& context_dir);
+  /// `ignore` (may be null; not owned, must outlive the hasher) filters the context;
+  /// `stat_cache_dir` (e.g. "<root>/context-cache"; empty = none) holds the stat cache.
+  static Result<ContextHasher> Open(const std::string& context_dir, const IgnoreMatcher* ignore,
+                                    const std::string& stat_cache_dir);
+  ContextHasher(ContextHasher&&) noexcept;
+  ContextHasher& operator=(ContextHasher&&) noexcept;
+  ~ContextHasher();
 
-  /// A digest over the given sources (paths relative to the context): for every file below
-  /// them, its relative path, type, permission bits, and content digest or link target.
-  /// Times and owners are left out: COPY writes files as 0:0 and layer times are clamped.
-  /// kNotFound names the missing source.
+  /// A digest over the given sources (paths relative to the context, as written): for each
+  /// source its name, then for every entry below it (itself for a file) its relative path,
+  /// st_mode (type and permission bits), and content digest or link target. Times and owners
+  /// are left out: COPY writes files as 0:0 (or --chown, which the caller keys itself) and
+  /// layer times are clamped. kNotFound names the missing source. Wildcards are NOT expanded
+  /// here: call ExpandSources first.
   Result<Digest> HashSources(const std::vector<std::string>& sources);
 
+  /// HashSources plus the per-file listing (same digest). For the cache-miss explanation the
+  /// builder keeps the listing of a step (e.g. as a blob via SerializeFiles, its digest in the
+  /// cache record) and compares it with FirstDifference when the key differs.
+  Result<SourcesHash> HashSourcesDetailed(const std::vector<std::string>& sources);
+
+  /// COPY/ADD wildcard expansion with Go filepath.Match semantics, as BuildKit: a source with
+  /// '*', '?' or '[' is matched, component by component ('*' never crosses '/'), against the
+  /// context's paths below its longest wildcard-free directory prefix; matches come back sorted,
+  /// excluded paths left out. Sources without wildcards come back unchanged (cleaned). A
+  /// wildcard that matches nothing contributes nothing (BuildKit allows empty wildcards); a bad
+  /// pattern is kInvalidArgument naming it.
+  Result<std::vector<std::string>> ExpandSources(const std::vector<std::string>& sources);
+
+  /// Writes the stat cache back (no-op without one).
+  Status SaveStatCache();
+
+  const HashStats& stats() const { return stats_; }
   int root_fd() const { return root_.get(); }
   const std::string& dir() const { return dir_; }
 
  private:
-  ContextHasher(std::string dir, UniqueFd root) : dir_(std::move(dir)), root_(std::move(root)) {}
+  ContextHasher(std::string dir, UniqueFd root);
+  Status AddSource(const std::string& src, std::vector<ContextFile>& files,
+                   std::vector<struct stat>& stats);
+  Status HashContents(std::vector<ContextFile>& files, const std::vector<struct stat>& stats);
+
   std::string dir_;
   UniqueFd root_;
+  const IgnoreMatcher* ignore_ = nullptr;
+  std::unique_ptr<StatCache> stat_cache_;
+  HashStats stats_;
 };
+
+/// A one-line description of the first difference between two listings, in path order:
+/// "file `a.txt` changed", "`b.txt` added", "`c.txt` removed", "mode of `d` changed";
+/// empty when they are equal.
+std::string FirstDifference(const std::vector<ContextFile>& before, const std::vector<ContextFile>& after);
+
+/// Compact text form of a listing ("<mode octal> <sha256 hex|-> <path>[ -> <link>]" lines) and
+/// its parser, for storing a step's listing beside its cache record.
+std::string SerializeFiles(const std::vector<ContextFile>& files);
+Result<std::vector<ContextFile>> ParseFiles(std::string_view text);
 
 }  // namespace cb::planner
