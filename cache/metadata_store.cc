@@ -75,7 +75,7 @@ Result<std::unique_ptr<MetadataStore>> MetadataStore::Open(const std::string& ro
   auto impl = std::make_unique<Impl>();
   impl->path = root + "/metadata.db";
   if (sqlite3_open_v2(impl->path.c_str(), &impl->db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK)
     return impl->DbError("open database");
   sqlite3_busy_timeout(impl->db, 30000);
@@ -110,6 +110,26 @@ Status MetadataStore::PutCacheRecord(const Digest& key, const std::string& recor
          "ON CONFLICT(key) DO UPDATE SET record = excluded.record, last_used = excluded.last_used");
   s.Bind(1, key.ToString()).Bind(2, record).Bind(3, Now());
   return impl_->Exec(s, "write cache record");
+}
+
+Result<std::vector<CacheRecordInfo>> MetadataStore::ListCacheRecords() {
+  Stmt s(impl_->db, "SELECT key, record, created, last_used FROM cache ORDER BY last_used, created, key");
+  if (!s.ok()) return impl_->DbError("list cache records");
+  std::vector<CacheRecordInfo> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    auto key = Digest::Parse(s.Text(0));
+    if (!key) continue;
+    out.push_back({*key, s.Text(1), s.Int(2), s.Int(3)});
+  }
+  if (rc != SQLITE_DONE) return impl_->DbError("list cache records");
+  return out;
+}
+
+Status MetadataStore::DeleteCacheRecord(const Digest& key) {
+  Stmt s(impl_->db, "DELETE FROM cache WHERE key = ?1");
+  s.Bind(1, key.ToString());
+  return impl_->Exec(s, "delete cache record");
 }
 
 Status MetadataStore::SetTag(const std::string& name, const Digest& manifest) {
@@ -170,6 +190,31 @@ Result<std::optional<LayerRecord>> MetadataStore::GetLayer(const Digest& diff_id
   rec.blob_size = s.Int(1);
   rec.media_type = s.Text(2);
   return std::optional<LayerRecord>(std::move(rec));
+}
+
+Result<std::vector<LayerRecord>> MetadataStore::ListLayers() {
+  Stmt s(impl_->db, "SELECT diff_id, blob, blob_size, media_type FROM layers ORDER BY diff_id");
+  if (!s.ok()) return impl_->DbError("list layers");
+  std::vector<LayerRecord> out;
+  int rc;
+  while ((rc = s.Step()) == SQLITE_ROW) {
+    auto id = Digest::Parse(s.Text(0));
+    if (!id) continue;
+    LayerRecord rec;
+    rec.diff_id = *id;
+    if (auto b = Digest::Parse(s.Text(1))) rec.blob = *b;
+    rec.blob_size = s.Int(2);
+    rec.media_type = s.Text(3);
+    out.push_back(std::move(rec));
+  }
+  if (rc != SQLITE_DONE) return impl_->DbError("list layers");
+  return out;
+}
+
+Status MetadataStore::DeleteLayer(const Digest& diff_id) {
+  Stmt s(impl_->db, "DELETE FROM layers WHERE diff_id = ?1");
+  s.Bind(1, diff_id.ToString());
+  return impl_->Exec(s, "delete layer record");
 }
 
 }  // namespace cb::cache

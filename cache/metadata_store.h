@@ -22,7 +22,15 @@ struct LayerRecord {
   std::string media_type;
 };
 
-/// One open connection; use one per thread (or guard it). Several processes may open the same
+/// A cache record with its bookkeeping, for garbage collection.
+struct CacheRecordInfo {
+  Digest key;
+  std::string record;
+  int64_t created = 0;    ///< unix seconds
+  int64_t last_used = 0;  ///< unix seconds; updated by every GetCacheRecord hit
+};
+
+/// One open connection in serialized mode: safe to share between threads. Several processes may open the same
 /// root: SQLite's WAL and a busy timeout serialize writers.
 class MetadataStore {
  public:
@@ -34,6 +42,10 @@ class MetadataStore {
   Result<std::optional<std::string>> GetCacheRecord(const Digest& key);
   Status PutCacheRecord(const Digest& key, const std::string& record);
 
+  /// Every cache record, least recently used first.
+  Result<std::vector<CacheRecordInfo>> ListCacheRecords();
+  Status DeleteCacheRecord(const Digest& key);
+
   // Tags: normalized image name → manifest digest.
   Status SetTag(const std::string& name, const Digest& manifest);
   Result<std::optional<Digest>> GetTag(const std::string& name);
@@ -43,6 +55,8 @@ class MetadataStore {
   // Layers.
   Status PutLayer(const LayerRecord& rec);
   Result<std::optional<LayerRecord>> GetLayer(const Digest& diff_id);
+  Result<std::vector<LayerRecord>> ListLayers();
+  Status DeleteLayer(const Digest& diff_id);
 
  private:
   struct Impl;

@@ -1,5 +1,9 @@
 // `cbuild build`: Dockerfile + context → image in the store.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <filesystem>
 
 #include <fmt/core.h>
@@ -46,6 +50,54 @@ Status WriteMetadata(const std::string& path, const executor::BuildResult& r, co
   return fs::WriteFileAtomic(path, j.dump(2) + "\n");
 }
 
+/// --build-arg K=V (or K: the caller's environment value, skipped when unset).
+std::map<std::string, std::string> BuildArgs(const std::vector<std::string>& in) {
+  std::map<std::string, std::string> out;
+  for (const auto& a : in) {
+    size_t eq = a.find('=');
+    if (eq != std::string::npos) {
+      out[a.substr(0, eq)] = a.substr(eq + 1);
+    } else if (const char* v = std::getenv(a.c_str())) {
+      out[a] = v;
+    }
+  }
+  return out;
+}
+
+/// --secret id=ID,src=PATH | id=ID,env=VAR → id → file path (env secrets go to a temp file).
+Result<std::map<std::string, std::string>> Secrets(const std::vector<std::string>& in, std::vector<std::string>& temps) {
+  std::map<std::string, std::string> out;
+  for (const auto& s : in) {
+    std::string id, src, env;
+    size_t i = 0;
+    while (i <= s.size()) {
+      size_t j = s.find(',', i);
+      if (j == std::string::npos) j = s.size();
+      std::string f = s.substr(i, j - i);
+      size_t eq = f.find('=');
+      std::string k = f.substr(0, eq), v = eq == std::string::npos ? "" : f.substr(eq + 1);
+      if (k == "id") id = v;
+      else if (k == "src" || k == "source") src = v;
+      else if (k == "env") env = v;
+      else if (k != "type") return MakeError(ErrorCode::kInvalidArgument, "--secret `{}`: unknown field `{}`", s, k);
+      i = j + 1;
+    }
+    if (id.empty()) return MakeError(ErrorCode::kInvalidArgument, "--secret `{}`: id is required", s);
+    if (src.empty() && env.empty()) env = id;
+    if (src.empty()) {
+      const char* v = std::getenv(env.c_str());
+      if (!v) return MakeError(ErrorCode::kInvalidArgument, "--secret `{}`: environment variable {} is not set", s, env);
+      std::string path = fmt::format("/tmp/cbuild-secret-{}-{}", ::getpid(), temps.size());
+      CB_TRY(fs::WriteFileAtomic(path, v, 0600));
+      temps.push_back(path);
+      src = path;
+    }
+    if (!fs::Exists(src)) return MakeError(ErrorCode::kNotFound, "--secret `{}`: `{}` not found", s, src);
+    out[id] = std::filesystem::absolute(src).string();
+  }
+  return out;
+}
+
 }  // namespace
 
 int Build(const GlobalOptions& g, const BuildOptions& o) {
@@ -65,7 +117,15 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   req.tags = o.tags;
   req.target = o.target;
   req.no_cache = o.no_cache;
+  req.build_args = BuildArgs(o.build_args);
+  req.platform = o.platform;
+  if (o.platform != "linux/amd64") return Fail(fmt::format("--platform {}: only linux/amd64 can be built here", o.platform));
+  std::vector<std::string> temps;
+  auto secrets = Secrets(o.secrets, temps);
+  if (!secrets) return Fail(secrets.error());
+  req.secrets = *secrets;
   auto result = executor::Build(*store, *sandbox, *progress, req);
+  for (const auto& p : temps) ::unlink(p.c_str());
   if (!result) {
     const Error& e = result.error();
     if (e.where && e.where->file == df_name) {
@@ -74,6 +134,7 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
     }
     return Fail(e);
   }
+  for (const auto& w : result->warnings) progress->Note("WARNING: " + w);
   progress->Note(fmt::format("writing image {} done", result->image.manifest_digest.ToString()));
   for (const auto& t : o.tags) progress->Note(fmt::format("naming to {} done", t));
   if (!o.metadata_file.empty()) {

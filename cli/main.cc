@@ -15,7 +15,8 @@
 namespace {
 
 const std::set<std::string> kVerbs = {"build", "run", "images", "inspect", "tag", "rmi",
-                                      "save", "import", "debug", "help"};
+                                      "save", "import", "debug", "help", "prune", "system",
+                                      "pull", "push", "login", "logout"};
 
 std::string DefaultRoot() {
   if (const char* r = std::getenv("CBUILD_ROOT"); r && *r) return r;
@@ -45,6 +46,41 @@ std::vector<std::string> InsertDefaultVerb(int argc, char** argv) {
   return args;
 }
 
+/// pull, push, login, logout (cli/registry.cc).
+void AddRegistryVerbs(CLI::App& app, const cb::cli::GlobalOptions& g, int& rc) {
+  using namespace cb::cli;
+  static RegistryCliOptions ro;
+  static std::string name, user, password, server;
+  static bool password_stdin = false;
+  auto net = [](CLI::App* c) {
+    c->add_option("--insecure-registry", ro.insecure_registries,
+                  "Allow plain HTTP for this registry host[:port] (repeatable; localhost and 127.0.0.0/8 always are)");
+    c->add_option("--ca-file", ro.ca_file, "Also trust the CA certificates in this PEM file");
+  };
+  auto* pull = app.add_subcommand("pull", "Download an image from a registry into the store");
+  pull->add_option("name", name, "NAME[:TAG|@DIGEST] (busybox = docker.io/library/busybox:latest)")->required();
+  pull->add_option("--platform", ro.platform, "Image to choose from a multi-platform index (os/arch[/variant])");
+  pull->add_flag("-q,--quiet", ro.quiet, "No progress output");
+  net(pull);
+  pull->callback([&] { rc = Pull(g, ro, name); });
+  auto* push = app.add_subcommand("push", "Upload an image from the store to a registry (blobs first, manifest last)");
+  push->add_option("name", name, "NAME[:TAG]: the local image, and where it goes")->required();
+  push->add_option("--chunk-size", ro.chunk_size, "Upload blobs larger than BYTES in chunks of BYTES (default: one request)");
+  push->add_flag("-q,--quiet", ro.quiet, "No progress output");
+  net(push);
+  push->callback([&] { rc = Push(g, ro, name); });
+  auto* login = app.add_subcommand("login", "Store credentials for a registry in ~/.docker/config.json");
+  login->add_option("server", server, "Registry host[:port] (default docker.io)");
+  login->add_option("-u,--username", user, "User name");
+  login->add_option("-p,--password", password, "Password or token (prefer --password-stdin)");
+  login->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
+  net(login);
+  login->callback([&] { rc = Login(ro, server, user, password, password_stdin); });
+  auto* logout = app.add_subcommand("logout", "Remove stored credentials for a registry");
+  logout->add_option("server", server, "Registry host[:port] (default docker.io)");
+  logout->callback([&] { rc = Logout(server); });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,6 +104,9 @@ int main(int argc, char** argv) {
   build->add_flag("--no-cache", b.no_cache, "Run every step, ignoring the cache");
   build->add_option("--progress", b.progress, "auto|plain")->check(CLI::IsMember({"auto", "plain", "tty", "json"}));
   build->add_option("--metadata-file", b.metadata_file, "Write build results (digests, steps) as JSON");
+  build->add_option("--build-arg", b.build_args, "Set a build-time variable K=V (repeatable)");
+  build->add_option("--secret", b.secrets, "Expose a secret to RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR");
+  build->add_option("--platform", b.platform, "Target platform (only linux/amd64)");
   build->add_option("context", b.context, "Build context directory")->required();
   build->callback([&] { rc = Build(g, b); });
 
@@ -123,6 +162,10 @@ int main(int argc, char** argv) {
   imp->add_option("tarball", import_tar, "ROOTFS.tar (plain or compressed)")->required();
   imp->add_option("name", import_name, "NAME[:TAG]")->required();
   imp->callback([&] { rc = Import(g, import_tar, import_name); });
+
+  AddRegistryVerbs(app, g, rc);
+
+  AddSpaceVerbs(app, g, rc);
 
   auto* debug = app.add_subcommand("debug", "Tools for looking inside cbuild");
   debug->require_subcommand(1);

@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+namespace CLI {
+class App;
+}
+
 namespace cb::cli {
 
 struct GlobalOptions {
@@ -20,6 +24,9 @@ struct BuildOptions {
   std::string progress = "auto";
   std::string metadata_file;
   std::string context = ".";
+  std::vector<std::string> build_args;  ///< K=V, or K to take the caller's environment value
+  std::vector<std::string> secrets;     ///< id=ID,src=PATH (or env=VAR)
+  std::string platform = "linux/amd64";
 };
 
 struct RunOptions {
@@ -40,6 +47,23 @@ int Tag(const GlobalOptions& g, const std::string& source, const std::string& ta
 int Rmi(const GlobalOptions& g, const std::vector<std::string>& images);
 int Save(const GlobalOptions& g, const std::string& image, const std::string& output, const std::string& format);
 int Import(const GlobalOptions& g, const std::string& tarball, const std::string& name);
+
+/// Flags shared by pull, push and login (cli/registry.cc).
+struct RegistryCliOptions {
+  std::vector<std::string> insecure_registries;  ///< --insecure-registry HOST[:PORT]
+  std::string ca_file;                           ///< --ca-file PEM
+  std::string platform = "linux/amd64";          ///< --platform (pull)
+  long long chunk_size = 0;                      ///< --chunk-size BYTES (push)
+  bool quiet = false;                            ///< -q
+};
+int Pull(const GlobalOptions& g, const RegistryCliOptions& o, const std::string& name);
+int Push(const GlobalOptions& g, const RegistryCliOptions& o, const std::string& name);
+int Login(const RegistryCliOptions& o, const std::string& server, std::string user, std::string password,
+          bool password_stdin);
+int Logout(const std::string& server);
+
+/// Registers `prune` and `system df` (cli/prune.cc); their callbacks set rc.
+void AddSpaceVerbs(CLI::App& app, const GlobalOptions& g, int& rc);
 
 /// `cbuild debug parse [--format buildkit|json] FILE` (FILE may be "-" for stdin).
 int DebugParse(const std::string& file, const std::string& format);

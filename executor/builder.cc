@@ -1,17 +1,18 @@
 #include "executor/builder.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
+#include <algorithm>
+#include <atomic>
 #include <chrono>
-#include <thread>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
+#include <tbb/flow_graph.h>
+#include <tbb/task_arena.h>
 
-#include "common/rooted.h"
 #include "executor/copy_op.h"
-#include "executor/host_mount.h"
+#include "executor/step_exec.h"
 #include "parser/parser.h"
+#include "registry/registry.h"
 #include "planner/context_hasher.h"
 #include "planner/plan.h"
 
@@ -21,14 +22,7 @@ namespace {
 using planner::Step;
 using planner::StepKind;
 
-constexpr const char* kCacheVersion = "cbuild-cache-v1";
-
-/// The image being assembled while a stage's steps run.
-struct StageState {
-  image::ImageConfig config;
-  std::vector<image::Descriptor> layers;
-  Digest fs_key;  ///< cache key of the filesystem state so far
-};
+constexpr const char* kCacheVersion = "cbuild-cache-v2";
 
 Digest KeyOf(std::initializer_list<std::string_view> parts) {
   Sha256 h;
@@ -40,41 +34,168 @@ Digest KeyOf(std::initializer_list<std::string_view> parts) {
   return h.Finish();
 }
 
-std::string Joined(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) {
-    out += s;
-    out.push_back('\0');
-  }
-  return out;
-}
+/// The image being assembled while a stage's steps run.
+struct StageState {
+  image::ImageConfig config;
+  std::vector<image::Descriptor> layers;
+  Digest fs_key;  ///< cache key of the filesystem state so far
+  StageOutput out;
+};
 
-std::vector<std::string> RunArgv(const Step& s) {
-  if (s.exec_form) return s.args;
-  return {"/bin/sh", "-c", s.args.empty() ? std::string() : s.args[0]};
-}
-
-std::string QuotedList(const std::vector<std::string>& v) {
-  return nlohmann::json(v).dump();
-}
-
-/// Attaches the step's location (and "RUN ..." context) to an error.
 Error AtStep(const Step& s, Error e) {
   if (!e.where) e.where = s.loc;
   return e;
 }
 
-struct Runner {
-  Store& store;
-  Sandbox& sandbox;
-  Progress& progress;
-  const BuildRequest& req;
-  planner::ContextHasher& ctx;
-  std::vector<StepReport>& reports;
+class BuildRun {
+ public:
+  BuildRun(Store& store, Sandbox& sandbox, Progress& progress, const BuildRequest& req, planner::Plan plan,
+           planner::ContextHasher& ctx)
+      : store_(store), progress_(progress), req_(req), plan_(std::move(plan)), hasher_(ctx),
+        sctx_{store, sandbox, progress, req.context_dir, ctx.root_fd(), &req.secrets,
+              [this](int i) -> const StageOutput& { return states_[i].out; }} {
+    states_.resize(plan_.stages.size());
+  }
 
-  /// Writes the step's result into state; used both for cache hits and fresh runs.
-  static void ApplyLayer(StageState& st, const std::optional<cache::LayerRecord>& layer,
-                         const std::string& created_by) {
+  /// Runs every needed stage, independent ones at the same time.
+  Status RunAll() {
+    std::vector<int> needed;
+    for (const auto& st : plan_.stages)
+      if (st.needed) needed.push_back(st.index);
+    tbb::task_arena arena(std::max<int>(2, static_cast<int>(needed.size())));
+    arena.execute([&] {
+      tbb::flow::graph g;
+      using Node = tbb::flow::continue_node<tbb::flow::continue_msg>;
+      std::vector<std::unique_ptr<Node>> nodes(plan_.stages.size());
+      for (int i : needed)
+        nodes[i] = std::make_unique<Node>(g, [this, i](const tbb::flow::continue_msg&) { RunStageGuarded(i); });
+      for (int i : needed)
+        for (int d : plan_.stages[i].deps) tbb::flow::make_edge(*nodes[d], *nodes[i]);
+      for (int i : needed)
+        if (plan_.stages[i].deps.empty()) nodes[i]->try_put(tbb::flow::continue_msg());
+      g.wait_for_all();
+    });
+    if (failed_) return first_error_;
+    return Ok();
+  }
+
+  const StageState& Target() const { return states_[plan_.target]; }
+
+  std::vector<StepReport> Reports() {
+    std::sort(reports_.begin(), reports_.end(), [](const StepReport& a, const StepReport& b) { return a.n < b.n; });
+    return reports_;
+  }
+
+ private:
+  void RunStageGuarded(int i) {
+    if (failed_) return;
+    auto st = RunStage(plan_.stages[i]);
+    if (!st) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!failed_.exchange(true)) first_error_ = std::move(st).error();
+    }
+  }
+
+  std::string Label(const planner::Stage& stage, const Step& s) const {
+    std::string name = stage.name;
+    bool several = std::count_if(plan_.stages.begin(), plan_.stages.end(), [](const auto& x) { return x.needed; }) > 1;
+    if (name.empty() && several) name = fmt::format("stage-{}", stage.index);
+    std::string pos = fmt::format("{}/{}", s.index_in_stage, stage.steps.size());
+    return name.empty() ? pos : name + " " + pos;
+  }
+
+  void Report(StepReport r) {
+    std::lock_guard<std::mutex> lock(mu_);
+    reports_.push_back(std::move(r));
+  }
+
+  Status RunStage(const planner::Stage& stage) {
+    StageState& st = states_[stage.index];
+    const Step& from = stage.steps[0];
+    progress_.Started(from.number, Label(stage, from), from.text);
+    if (stage.base_stage >= 0) {
+      st = states_[stage.base_stage];
+    } else if (stage.scratch) {
+      st.fs_key = KeyOf({"scratch"});
+    } else {
+      auto img = store_.images().Get(stage.base.digest);
+      if (!img) return AtStep(from, std::move(img).error());
+      auto snaps = store_.EnsureSnapshots(*img);
+      if (!snaps) return AtStep(from, std::move(snaps).error());
+      st.config = img->config;
+      st.layers = img->manifest.layers;
+      st.fs_key = KeyOf({"from", stage.base.digest.ToString()});
+    }
+    if (st.config.platform.architecture.empty()) st.config.platform = image::Platform{};
+    st.out.diff_ids = st.config.diff_ids;
+    progress_.Cached(from.number);
+    Report({from.number, from.text, true, st.fs_key, {}, 0});
+    for (size_t i = 1; i < stage.steps.size(); ++i) {
+      if (failed_) return MakeError(ErrorCode::kCancelled, "cancelled");
+      const Step& s = stage.steps[i];
+      progress_.Started(s.number, Label(stage, s), s.text);
+      auto r = RunStep(s, st);
+      if (!r) {
+        progress_.Failed(s.number, r.error().message);
+        return AtStep(s, std::move(r).error());
+      }
+    }
+    st.config.config = stage.steps.back().config;
+    st.config.author = stage.steps.back().author;
+    return Ok();
+  }
+
+  /// The content part of a step's key: context files, or the state of the stage read from.
+  Result<std::string> ContentKey(const Step& s) {
+    std::string out;
+    if (s.kind == StepKind::kCopy) {
+      if (s.copy.from_stage >= 0) return states_[s.copy.from_stage].fs_key.ToString();
+      if (!s.copy.from.empty()) return std::string();  // image digest is in the key material
+      std::vector<std::string> expanded;
+      for (const auto& src : s.copy.sources)
+        for (auto& p : CB_TRY(ExpandSourcePattern(hasher_.root_fd(), src))) expanded.push_back(std::move(p));
+      if (expanded.empty()) return std::string();
+      std::lock_guard<std::mutex> lock(hash_mu_);
+      return CB_TRY(hasher_.HashSources(expanded)).ToString();
+    }
+    if (s.kind == StepKind::kRun) {
+      for (const auto& m : s.mounts) {
+        if (m.type != "bind") continue;
+        if (m.from_stage >= 0) {
+          out += states_[m.from_stage].fs_key.ToString();
+        } else if (m.from.empty()) {
+          std::lock_guard<std::mutex> lock(hash_mu_);
+          std::string src = m.source.empty() ? "." : m.source;
+          out += CB_TRY(hasher_.HashSources({src})).ToString();
+        }
+      }
+    }
+    return out;
+  }
+
+  Result<std::optional<std::optional<cache::LayerRecord>>> Lookup(const Digest& key) {
+    using Out = std::optional<std::optional<cache::LayerRecord>>;
+    if (req_.no_cache) return Out();
+    auto rec = CB_TRY(store_.meta().GetCacheRecord(key));
+    if (!rec) return Out();
+    auto j = nlohmann::json::parse(*rec, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return Out();
+    if (!j.contains("diff_id")) return Out(std::optional<cache::LayerRecord>());
+    auto diff_id = Digest::Parse(j.value("diff_id", ""));
+    if (!diff_id) return Out();
+    auto layer = CB_TRY(store_.meta().GetLayer(*diff_id));
+    if (!layer || layer->blob.empty() || !store_.blobs().Has(layer->blob) || !store_.snapshots().HasLayer(*diff_id))
+      return Out();
+    return Out(layer);
+  }
+
+  Status Record(const Digest& key, const std::optional<cache::LayerRecord>& layer) {
+    nlohmann::json j = nlohmann::json::object();
+    if (layer) j["diff_id"] = layer->diff_id.ToString();
+    return store_.meta().PutCacheRecord(key, j.dump());
+  }
+
+  static void AddLayer(StageState& st, const std::optional<cache::LayerRecord>& layer, const std::string& created_by) {
     image::HistoryEntry h;
     h.created_by = created_by;
     if (layer) {
@@ -84,201 +205,61 @@ struct Runner {
       h.empty_layer = true;
     }
     st.config.history.push_back(h);
+    st.out.diff_ids = st.config.diff_ids;
   }
 
-  /// A cache record, if usable: its layer's blob and snapshot must still be present.
-  Result<std::optional<std::optional<cache::LayerRecord>>> Lookup(const Digest& key) {
-    using Out = std::optional<std::optional<cache::LayerRecord>>;
-    if (req.no_cache) return Out();
-    auto rec = CB_TRY(store.meta().GetCacheRecord(key));
-    if (!rec) return Out();
-    auto j = nlohmann::json::parse(*rec, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return Out();
-    if (!j.contains("diff_id")) return Out(std::optional<cache::LayerRecord>());
-    auto diff_id = Digest::Parse(j.value("diff_id", ""));
-    if (!diff_id) return Out();
-    auto layer = CB_TRY(store.meta().GetLayer(*diff_id));
-    if (!layer || layer->blob.empty() || !store.blobs().Has(layer->blob) || !store.snapshots().HasLayer(*diff_id))
-      return Out();
-    return Out(layer);
-  }
-
-  Status Record(const Digest& key, const std::optional<cache::LayerRecord>& layer) {
-    nlohmann::json j = nlohmann::json::object();
-    if (layer) j["diff_id"] = layer->diff_id.ToString();
-    return store.meta().PutCacheRecord(key, j.dump());
-  }
-
-  /// Runs the sandboxed command, streaming its output lines to progress.
-  Result<int> RunSandboxed(const Step& s, snapshotter::ActiveSnapshot& snap, const StageState& st) {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError(errno, "pipe");
-    UniqueFd rd(fds[0]), wr(fds[1]);
-    SandboxSpec spec;
-    spec.mounts = {snap.RootMount()};
-    spec.rootfs_dir = snap.rootfs();
-    spec.argv = RunArgv(s);
-    spec.env = st.config.config.env;
-    spec.cwd = st.config.config.working_dir.empty() ? "/" : st.config.config.working_dir;
-    spec.stdout_fd = wr.get();
-    spec.stderr_fd = wr.get();
-    std::thread reader([&] {
-      std::string buf;
-      char chunk[4096];
-      ssize_t n;
-      while ((n = ::read(rd.get(), chunk, sizeof chunk)) > 0 || (n < 0 && errno == EINTR)) {
-        if (n < 0) continue;
-        buf.append(chunk, static_cast<size_t>(n));
-        size_t nl;
-        while ((nl = buf.find('\n')) != std::string::npos) {
-          progress.Output(s.number, buf.substr(0, nl));
-          buf.erase(0, nl + 1);
-        }
-      }
-      if (!buf.empty()) progress.Output(s.number, buf);
-    });
-    auto status = sandbox.Run(spec);
-    wr.reset();
-    reader.join();
-    if (!status) return std::move(status).error();
-    return status->code;
-  }
-
-  /// Executes a step that changes the filesystem; returns its layer (nullopt if nothing changed).
-  Result<std::optional<cache::LayerRecord>> Execute(const Step& s, StageState& st) {
-    auto snap = CB_TRY(store.snapshots().Prepare(st.config.diff_ids));
-    if (s.kind == StepKind::kRun) {
-      int code = CB_TRY(RunSandboxed(s, *snap, st));
-      if (code != 0) {
-        std::vector<std::string> argv = RunArgv(s);
-        std::string cmd;
-        for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-        Error e = MakeError(ErrorCode::kStepFailed, "{}: process \"{}\" did not complete successfully: exit code: {}",
-                            s.text, cmd, code);
-        e.exit_code = code;
-        return e;
-      }
-    } else {
-      auto mnt = CB_TRY(ScopedMount::Mount(snap->RootMount(), snap->rootfs()));
-      UniqueFd root = CB_TRY(rooted::OpenRoot(snap->rootfs()));
-      if (s.kind == StepKind::kWorkdir) {
-        CB_TRY(rooted::MkdirAll(root.get(), st.config.config.working_dir, 0755, 0, 0));
-      } else {
-        CopyRequest cr;
-        cr.context_fd = ctx.root_fd();
-        cr.sources = s.sources;
-        cr.dest = planner::ResolvePath(st.config.config.working_dir, s.dest);
-        cr.dest_is_dir = !s.dest.empty() && s.dest.back() == '/';
-        CB_TRY_CTX(CopyFromContext(cr, root.get()), "COPY");
-      }
-      root.reset();
-      CB_TRY(mnt.Unmount());
-    }
-    return store.CommitLayer(*snap);
-  }
-
-  /// One non-FROM step: config-only steps change state directly; the others go through the cache.
-  /// Runs one step; any error gets the step's Dockerfile location.
-  Status Step1(const Step& s, StageState& st, const std::string& label) {
-    auto r = RunStep(s, st, label);
-    if (!r) {
-      progress.Failed(s.number, r.error().message);
-      return AtStep(s, std::move(r).error());
-    }
-    return r;
-  }
-
-  Status RunStep(const Step& s, StageState& st, const std::string& label) {
+  Status RunStep(const Step& s, StageState& st) {
     auto t0 = std::chrono::steady_clock::now();
-    progress.Started(s.number, label, s.text);
     StepReport rep{s.number, s.text, false, {}, {}, 0};
-    std::string created_by;
-    Digest key;
-    switch (s.kind) {
-      case StepKind::kCmd: {
-        std::vector<std::string> cmd = RunArgv(s);
-        st.config.config.cmd = cmd;
-        created_by = "CMD " + QuotedList(cmd);
-        key = KeyOf({"config", st.fs_key.ToString(), created_by});
-        ApplyLayer(st, std::nullopt, created_by);
-        // Config steps run nothing; they count as cached once this exact state was built before.
-        rep.cached = !req.no_cache && CB_TRY(store.meta().GetCacheRecord(key)).has_value();
-        if (!rep.cached) CB_TRY(store.meta().PutCacheRecord(key, "{}"));
-        break;
-      }
-      case StepKind::kWorkdir:
-        st.config.config.working_dir = planner::ResolvePath(st.config.config.working_dir, s.dest);
-        created_by = "WORKDIR " + st.config.config.working_dir;
-        key = KeyOf({"mkdir", st.fs_key.ToString(), st.config.config.working_dir});
-        break;
-      case StepKind::kCopy: {
-        Digest content = CB_TRY_CTX(ctx.HashSources(s.sources), "COPY");
-        std::string dest = planner::ResolvePath(st.config.config.working_dir, s.dest);
-        if (!s.dest.empty() && s.dest.back() == '/') dest += "/";
-        created_by = s.text + " # buildkit";
-        key = KeyOf({"copy", st.fs_key.ToString(), Joined(s.sources), dest, content.ToString()});
-        break;
-      }
-      case StepKind::kRun:
-        created_by = "RUN " + [&] {
-          std::string c;
-          for (const auto& a : RunArgv(s)) c += (c.empty() ? "" : " ") + a;
-          return c;
-        }() + " # buildkit";
-        key = KeyOf({"run", st.fs_key.ToString(), Joined(RunArgv(s)), Joined(st.config.config.env),
-                     st.config.config.working_dir});
-        break;
-      case StepKind::kFrom:
-        break;
-    }
-    rep.cache_key = key;
-    if (s.kind != StepKind::kCmd) {
-      auto hit = CB_TRY(Lookup(key));
+    if (s.kind == StepKind::kConfig) {
+      rep.cache_key = KeyOf({"config", st.fs_key.ToString(), s.created_by});
+      AddLayer(st, std::nullopt, s.created_by);
+      rep.cached = !req_.no_cache && CB_TRY(store_.meta().GetCacheRecord(rep.cache_key)).has_value();
+      if (!rep.cached) CB_TRY(store_.meta().PutCacheRecord(rep.cache_key, "{}"));
+    } else {
+      std::string content = CB_TRY(ContentKey(s));
+      rep.cache_key = KeyOf({st.fs_key.ToString(), s.key_material, content});
+      auto hit = CB_TRY(Lookup(rep.cache_key));
       if (hit) {
-        ApplyLayer(st, *hit, created_by);
+        AddLayer(st, *hit, s.created_by);
         rep.cached = true;
       } else {
-        auto layer = CB_TRY(Execute(s, st));
-        CB_TRY(Record(key, layer));
-        ApplyLayer(st, layer, created_by);
+        auto layer = CB_TRY(ExecuteStep(sctx_, s, st.config.diff_ids));
+        CB_TRY(Record(rep.cache_key, layer));
+        AddLayer(st, layer, s.created_by);
       }
-      st.fs_key = key;
+      st.fs_key = rep.cache_key;
     }
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (rep.cached) {
-      progress.Cached(s.number);
+      progress_.Cached(s.number);
     } else {
-      progress.Done(s.number, rep.seconds);
+      progress_.Done(s.number, rep.seconds);
     }
-    reports.push_back(rep);
+    Report(rep);
     return Ok();
   }
 
-  Result<StageState> From(const Step& s, const std::string& label) {
-    progress.Started(s.number, label, s.text);
-    StageState st;
-    if (s.base == "scratch") {
-      st.fs_key = KeyOf({"scratch"});
-    } else {
-      auto img = store.images().Resolve(s.base);
-      if (!img) return AtStep(s, MakeError(img.error().code, "FROM: {}", img.error().message));
-      CB_TRY(store.EnsureSnapshots(*img));
-      st.config = img->config;
-      st.layers = img->manifest.layers;
-      st.fs_key = KeyOf({"from", img->manifest_digest.ToString()});
-    }
-    // The base is local (imported, loaded or built): nothing to fetch, as BuildKit shows it.
-    progress.Cached(s.number);
-    reports.push_back({s.number, s.text, true, st.fs_key, {}, 0});
-    return st;
-  }
+  Store& store_;
+  Progress& progress_;
+  const BuildRequest& req_;
+  planner::Plan plan_;
+  planner::ContextHasher& hasher_;
+  StepContext sctx_;
+  std::vector<StageState> states_;
+  std::vector<StepReport> reports_;
+  std::mutex mu_, hash_mu_;
+  std::atomic<bool> failed_{false};
+  Error first_error_;
 };
 
-std::string StageLabel(const planner::Plan& plan, const planner::Stage& stage, const Step& s) {
-  std::string name = stage.name;
-  if (name.empty() && plan.stages.size() > 1) name = fmt::format("stage-{}", stage.index);
-  std::string pos = fmt::format("{}/{}", s.index_in_stage, stage.steps.size());
-  return name.empty() ? pos : name + " " + pos;
+/// FROM image → what the planner needs to know about it.
+planner::BaseResolver Resolver(Store& store) {
+  return [&store](const std::string& ref) -> Result<planner::BaseImage> {
+    auto img = registry::ResolveOrPull(ref, {store.blobs(), store.meta(), store.images()});
+    if (!img) return std::move(img).error();
+    return planner::BaseImage{img->manifest_digest, img->config.config, img->config.author};
+  };
 }
 
 }  // namespace
@@ -286,22 +267,25 @@ std::string StageLabel(const planner::Plan& plan, const planner::Stage& stage, c
 Result<BuildResult> Build(Store& store, Sandbox& sandbox, Progress& progress, const BuildRequest& req) {
   ast::Dockerfile df = CB_TRY(parser::Parse(req.dockerfile_text, req.dockerfile_name));
   CB_TRY(parser::Validate(df));
-  planner::Plan plan = CB_TRY(planner::Lower(df, planner::LowerOptions{req.target}));
+  planner::LowerOptions lo;
+  lo.target = req.target;
+  lo.build_args = req.build_args;
+  lo.resolve = Resolver(store);
+  lo.platform = req.platform;
+  planner::Plan plan = CB_TRY(planner::Lower(df, lo));
   std::vector<image::Reference> tags;
   for (const auto& t : req.tags) tags.push_back(CB_TRY(image::ParseReference(t)));
   auto ctx = CB_TRY(planner::ContextHasher::Open(req.context_dir));
   BuildResult result;
-  Runner r{store, sandbox, progress, req, ctx, result.steps};
-  const planner::Stage& stage = plan.stages[plan.target];
-  if (plan.target != 0)
-    return MakeError(ErrorCode::kUnsupported, "building a stage other than the first is not supported yet");
-  StageState st = CB_TRY(r.From(stage.steps[0], StageLabel(plan, stage, stage.steps[0])));
-  for (size_t i = 1; i < stage.steps.size(); ++i)
-    CB_TRY(r.Step1(stage.steps[i], st, StageLabel(plan, stage, stage.steps[i])));
+  result.warnings = plan.warnings;
+  BuildRun run(store, sandbox, progress, req, std::move(plan), ctx);
+  CB_TRY(run.RunAll());
+  const StageState& st = run.Target();
   image::Manifest m;
   m.layers = st.layers;
   result.image = CB_TRY(store.images().Put(m, st.config));
   for (const auto& t : tags) CB_TRY(store.images().Tag(t, result.image.manifest_digest));
+  result.steps = run.Reports();
   return result;
 }
 

@@ -1,8 +1,10 @@
-// Builder: Dockerfile + context → image in the store. Runs the plan's steps, taking each from
-// the cache when its key is known, else executing it (RUN in the sandbox, COPY/WORKDIR by
-// writing through an overlay of the snapshot).
+// Builder: Dockerfile + context → image in the store. Plans the stages the target needs, runs
+// independent stages at the same time (TBB flow graph), takes each step from the cache when its
+// key is known, else executes it (RUN in the sandbox, COPY/ADD/WORKDIR by writing through an
+// overlay of the snapshot).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +24,9 @@ struct BuildRequest {
   std::vector<std::string> tags;  ///< normalized by the builder
   std::string target;
   bool no_cache = false;
+  std::map<std::string, std::string> build_args;  ///< --build-arg K=V
+  std::map<std::string, std::string> secrets;     ///< --secret id=ID,src=PATH
+  std::string platform = "linux/amd64";
 };
 
 struct StepReport {
@@ -35,11 +40,13 @@ struct StepReport {
 
 struct BuildResult {
   image::Image image;
-  std::vector<StepReport> steps;
+  std::vector<StepReport> steps;      ///< in step-number order
+  std::vector<std::string> warnings;
 };
 
 /// Builds and tags the image. Errors carry the failing step's Dockerfile location; a RUN that
-/// exits non-zero is kStepFailed with its exit code.
+/// exits non-zero is kStepFailed with its exit code. Thread-safe with respect to other builds
+/// on the same store (separate Store objects).
 Result<BuildResult> Build(Store& store, Sandbox& sandbox, Progress& progress, const BuildRequest& req);
 
 }  // namespace cb::executor

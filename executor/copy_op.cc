@@ -1,13 +1,17 @@
 #include "executor/copy_op.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "common/rooted.h"
 #include "common/unique_fd.h"
+#include "snapshotter/applier.h"
 
 namespace cb::executor {
 namespace {
@@ -39,37 +43,65 @@ void ClearSlot(int dir_fd, const std::string& name) {
     ::unlinkat(dir_fd, name.c_str(), 0);
 }
 
+unsigned ModeFor(const CopyRequest& req, mode_t st_mode) {
+  return req.chmod ? *req.chmod : (st_mode & 07777);
+}
+
+Status WriteAll(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t w = ::write(fd, data.data(), data.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return ErrnoError(errno, fmt::format("write `{}`", what));
+    data.remove_prefix(static_cast<size_t>(w));
+  }
+  return Ok();
+}
+
+/// Writes dir/name from `src_fd`, or from `content` when src_fd is -1.
 Status WriteFile(int src_fd, const struct stat& st, int dir_fd, const std::string& name,
-                 const std::string& what, unsigned uid, unsigned gid) {
+                 const std::string& what, const CopyRequest& req, std::string_view content = {}) {
   ClearSlot(dir_fd, name);
   UniqueFd out(::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!out) return ErrnoError(errno, fmt::format("create `{}`", what));
-  CB_TRY(CopyData(src_fd, out.get(), what));
-  if (::fchown(out.get(), uid, gid) != 0) return ErrnoError(errno, fmt::format("chown `{}`", what));
-  if (::fchmod(out.get(), st.st_mode & 07777) != 0) return ErrnoError(errno, fmt::format("chmod `{}`", what));
+  if (src_fd >= 0) {
+    CB_TRY(CopyData(src_fd, out.get(), what));
+  } else {
+    CB_TRY(WriteAll(out.get(), content, what));
+  }
+  if (::fchown(out.get(), req.uid, req.gid) != 0) return ErrnoError(errno, fmt::format("chown `{}`", what));
+  if (::fchmod(out.get(), ModeFor(req, st.st_mode)) != 0) return ErrnoError(errno, fmt::format("chmod `{}`", what));
   struct timespec ts[2] = {st.st_atim, st.st_mtim};
   ::futimens(out.get(), ts);
   return Ok();
 }
 
-/// Copies one entry found below a source directory into the directory `dst_dir_fd`.
-Status CopyEntry(const rooted::WalkEntry& e, int root_fd, const std::string& dest_base,
-                 unsigned uid, unsigned gid) {
+bool Excluded(const CopyRequest& req, const std::string& rel) {
+  for (const auto& p : req.excludes) {
+    std::string pat = p;
+    while (!pat.empty() && pat.back() == '/') pat.pop_back();
+    if (::fnmatch(pat.c_str(), rel.c_str(), FNM_PATHNAME) == 0) return true;
+    if (pat.find("**") != std::string::npos && ::fnmatch(pat.c_str(), rel.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+/// Copies one entry found below a source directory to dest_base/rel.
+Status CopyEntry(const rooted::WalkEntry& e, int root_fd, const std::string& dest_base, const CopyRequest& req) {
   std::string target = dest_base + "/" + e.rel;
   std::string parent = target.substr(0, target.rfind('/'));
-  UniqueFd dir = CB_TRY(rooted::Open(root_fd, parent, O_RDONLY | O_DIRECTORY));
+  UniqueFd dir = CB_TRY(rooted::Open(root_fd, parent.empty() ? "/" : parent, O_RDONLY | O_DIRECTORY));
   const char* name = e.name.c_str();
   if (S_ISDIR(e.st.st_mode)) {
     ClearSlot(dir.get(), e.name);
     if (::mkdirat(dir.get(), name, 0700) != 0 && errno != EEXIST)
       return ErrnoError(errno, fmt::format("mkdir `{}`", target));
-    ::fchownat(dir.get(), name, uid, gid, AT_SYMLINK_NOFOLLOW);
-    if (::fchmodat(dir.get(), name, e.st.st_mode & 07777, 0) != 0)
+    ::fchownat(dir.get(), name, req.uid, req.gid, AT_SYMLINK_NOFOLLOW);
+    if (::fchmodat(dir.get(), name, ModeFor(req, e.st.st_mode), 0) != 0)
       return ErrnoError(errno, fmt::format("chmod `{}`", target));
   } else if (S_ISREG(e.st.st_mode)) {
     UniqueFd in(::openat(e.parent_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!in) return ErrnoError(errno, fmt::format("open `{}`", e.rel));
-    CB_TRY(WriteFile(in.get(), e.st, dir.get(), e.name, target, uid, gid));
+    CB_TRY(WriteFile(in.get(), e.st, dir.get(), e.name, target, req));
   } else if (S_ISLNK(e.st.st_mode)) {
     char buf[4096];
     ssize_t n = ::readlinkat(e.parent_fd, name, buf, sizeof buf - 1);
@@ -77,48 +109,137 @@ Status CopyEntry(const rooted::WalkEntry& e, int root_fd, const std::string& des
     buf[n] = '\0';
     ClearSlot(dir.get(), e.name);
     if (::symlinkat(buf, dir.get(), name) != 0) return ErrnoError(errno, fmt::format("symlink `{}`", target));
-    ::fchownat(dir.get(), name, uid, gid, AT_SYMLINK_NOFOLLOW);
+    ::fchownat(dir.get(), name, req.uid, req.gid, AT_SYMLINK_NOFOLLOW);
   }
   // Sockets, FIFOs and devices in a build context are skipped, as BuildKit does.
   return Ok();
 }
 
 bool IsDirInRoot(int root_fd, const std::string& path) {
-  auto fd = rooted::Open(root_fd, path, O_RDONLY | O_DIRECTORY);
-  return fd.has_value();
+  return rooted::Open(root_fd, path, O_RDONLY | O_DIRECTORY).has_value();
 }
+
+/// Local archives that ADD extracts: tar, optionally gzip/bzip2/xz/zstd compressed.
+bool LooksLikeArchive(int fd) {
+  unsigned char b[512];
+  ssize_t n = ::pread(fd, b, sizeof b, 0);
+  if (n < 6) return false;
+  if (b[0] == 0x1f && b[1] == 0x8b) return true;
+  if (b[0] == 'B' && b[1] == 'Z' && b[2] == 'h') return true;
+  if (b[0] == 0xfd && b[1] == '7' && b[2] == 'z' && b[3] == 'X' && b[4] == 'Z' && b[5] == 0) return true;
+  if (b[0] == 0x28 && b[1] == 0xb5 && b[2] == 0x2f && b[3] == 0xfd) return true;
+  return n >= 262 && std::string_view(reinterpret_cast<char*>(b) + 257, 5) == "ustar";
+}
+
+std::string Trimmed(const std::string& src) {
+  std::string s = src;
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+std::string CleanRel(const std::string& src) {
+  std::string s = Trimmed(src);
+  while (s.rfind("./", 0) == 0) s = s.substr(2);
+  while (!s.empty() && s[0] == '/') s = s.substr(1);
+  return s == "." ? "" : s;
+}
+
+Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool dest_dir) {
+  auto in = rooted::Open(req.context_fd, src, O_RDONLY);
+  if (!in) {
+    if (in.error().code == ErrorCode::kNotFound)
+      return MakeError(ErrorCode::kNotFound, "source `{}` not found", src);
+    return std::move(in).error();
+  }
+  struct stat st;
+  if (::fstat(in->get(), &st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", src));
+  std::string base = req.dest == "/" ? "" : req.dest;
+  if (req.parents && !CleanRel(src).empty()) {
+    std::string rel = CleanRel(src);
+    base += "/" + (S_ISDIR(st.st_mode) ? rel : rel.substr(0, rel.rfind('/') == std::string::npos ? 0 : rel.rfind('/')));
+    while (base.size() > 1 && base.back() == '/') base.pop_back();
+  }
+  if (S_ISDIR(st.st_mode)) {
+    CB_TRY(rooted::MkdirAll(root_fd, base.empty() ? "/" : base, 0755, req.uid, req.gid));
+    return rooted::Walk(in->get(), [&](const rooted::WalkEntry& e) -> Status {
+      if (!req.excludes.empty() && Excluded(req, e.rel)) return Ok();
+      return CopyEntry(e, root_fd, base, req);
+    });
+  }
+  if (req.add && S_ISREG(st.st_mode) && LooksLikeArchive(in->get())) {
+    UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, base.empty() ? "/" : base, 0755, 0, 0));
+    snapshotter::ApplyOptions o;
+    o.overlay_whiteouts = false;
+    std::string target = fmt::format("/proc/self/fd/{}", dir.get());
+    CB_TRY_CTX(snapshotter::NewTarApplier()->Apply(in->get(), target, o), "ADD: extract `{}`", src);
+    return Ok();
+  }
+  std::string target = base;
+  if (dest_dir || req.parents) {
+    std::string s = Trimmed(src);
+    target = base + "/" + s.substr(s.find_last_of('/') + 1);
+  }
+  size_t slash = target.rfind('/');
+  std::string parent = slash == 0 ? "/" : target.substr(0, slash);
+  UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, parent, 0755, 0, 0));
+  return WriteFile(in->get(), st, dir.get(), target.substr(slash + 1), target, req);
+}
+
+bool HasWildcard(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
 }  // namespace
 
+Result<std::vector<std::string>> ExpandSourcePattern(int root_fd, const std::string& pattern) {
+  if (!HasWildcard(pattern)) return std::vector<std::string>{pattern};
+  std::vector<std::string> parts;
+  for (size_t i = 0; i <= pattern.size();) {
+    size_t j = pattern.find('/', i);
+    if (j == std::string::npos) j = pattern.size();
+    std::string c = pattern.substr(i, j - i);
+    if (!c.empty() && c != ".") parts.push_back(c);
+    i = j + 1;
+  }
+  std::vector<std::string> current = {""};
+  for (const auto& part : parts) {
+    std::vector<std::string> next;
+    for (const auto& prefix : current) {
+      if (!HasWildcard(part)) {
+        next.push_back(prefix.empty() ? part : prefix + "/" + part);
+        continue;
+      }
+      auto dir = rooted::Open(root_fd, prefix.empty() ? "/" : prefix, O_RDONLY | O_DIRECTORY);
+      if (!dir) continue;
+      DIR* d = ::fdopendir(dir->release());
+      if (d == nullptr) continue;
+      std::vector<std::string> names;
+      while (struct dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != ".." && ::fnmatch(part.c_str(), n.c_str(), 0) == 0) names.push_back(n);
+      }
+      ::closedir(d);
+      std::sort(names.begin(), names.end());
+      for (const auto& n : names) next.push_back(prefix.empty() ? n : prefix + "/" + n);
+    }
+    current = std::move(next);
+  }
+  std::vector<std::string> found;
+  for (const auto& c : current)
+    if (rooted::OpenNoFollow(root_fd, c)) found.push_back(c);
+  if (found.empty()) return MakeError(ErrorCode::kNotFound, "no source files match `{}`", pattern);
+  return found;
+}
+
 Status CopyFromContext(const CopyRequest& req, int root_fd) {
-  bool dest_dir = req.dest_is_dir || req.sources.size() > 1 || IsDirInRoot(root_fd, req.dest);
-  for (const auto& src : req.sources) {
-    auto in = rooted::Open(req.context_fd, src, O_RDONLY);
-    if (!in) {
-      if (in.error().code == ErrorCode::kNotFound)
-        return MakeError(ErrorCode::kNotFound, "source `{}` not found in build context", src);
-      return std::move(in).error();
-    }
-    struct stat st;
-    if (::fstat(in->get(), &st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", src));
-    if (S_ISDIR(st.st_mode)) {
-      CB_TRY(rooted::MkdirAll(root_fd, req.dest, 0755, req.uid, req.gid));
-      CB_TRY(rooted::Walk(in->get(), [&](const rooted::WalkEntry& e) {
-        return CopyEntry(e, root_fd, req.dest == "/" ? "" : req.dest, req.uid, req.gid);
-      }));
-      continue;
-    }
-    std::string target = req.dest;
-    if (dest_dir) {
-      std::string s = src;
-      while (s.size() > 1 && s.back() == '/') s.pop_back();
-      std::string base = s.substr(s.find_last_of('/') + 1);
-      target = (req.dest == "/" ? "" : req.dest) + "/" + base;
-    }
+  size_t n = req.sources.size() + req.inline_files.size();
+  bool dest_dir = req.dest_is_dir || n > 1 || IsDirInRoot(root_fd, req.dest);
+  for (const auto& src : req.sources) CB_TRY(CopyOne(req, root_fd, src, dest_dir));
+  for (const auto& [name, content] : req.inline_files) {
+    std::string target = dest_dir ? (req.dest == "/" ? "" : req.dest) + "/" + name : req.dest;
     size_t slash = target.rfind('/');
-    std::string parent = slash == 0 ? "/" : target.substr(0, slash);
-    UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, parent, 0755, 0, 0));
-    CB_TRY(WriteFile(in->get(), st, dir.get(), target.substr(slash + 1), target, req.uid, req.gid));
+    UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, slash == 0 ? "/" : target.substr(0, slash), 0755, 0, 0));
+    struct stat st = {};
+    st.st_mode = S_IFREG | 0644;
+    CB_TRY(WriteFile(-1, st, dir.get(), target.substr(slash + 1), target, req, content));
   }
   return Ok();
 }

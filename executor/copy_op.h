@@ -1,7 +1,9 @@
 // COPY from the build context into a mounted root filesystem, without a sandbox.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -9,12 +11,22 @@
 namespace cb::executor {
 
 struct CopyRequest {
-  int context_fd = -1;               ///< the build context root (rooted::OpenRoot)
-  std::vector<std::string> sources;  ///< context-relative paths, as written
+  int context_fd = -1;               ///< the source root: build context, or another stage's rootfs
+  std::vector<std::string> sources;  ///< paths in that root, wildcards already expanded
   std::string dest;                  ///< absolute path inside the image
   bool dest_is_dir = false;          ///< dest ended in '/' (or several sources)
   unsigned uid = 0, gid = 0;         ///< owner of everything written
+  std::optional<unsigned> chmod;     ///< --chmod: mode of every file and directory written
+  std::vector<std::string> excludes; ///< --exclude patterns, matched against paths below a source
+  bool parents = false;              ///< --parents: keep each source's path under dest
+  bool add = false;                  ///< ADD: local tar archives are extracted into dest
+  /// Heredoc sources: (file name, content).
+  std::vector<std::pair<std::string, std::string>> inline_files;
 };
+
+/// Expands a source pattern (`*`, `?`, `[...]` per path component, as Go's filepath.Match)
+/// inside `root_fd`; a pattern without wildcards is returned as is. No match is kNotFound.
+Result<std::vector<std::string>> ExpandSourcePattern(int root_fd, const std::string& pattern);
 
 /// Docker's rules: a directory source copies its contents into dest; a file source goes to
 /// dest, or dest/<name> when dest is a directory (trailing '/', several sources, or an existing

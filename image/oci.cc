@@ -37,6 +37,15 @@ json ContainerConfigJson(const ContainerConfig& c) {
   if (!c.stop_signal.empty()) j["StopSignal"] = c.stop_signal;
   if (c.shell) j["Shell"] = *c.shell;
   if (!c.on_build.empty()) j["OnBuild"] = c.on_build;
+  if (c.healthcheck) {
+    json h = {{"Test", c.healthcheck->test}};
+    if (c.healthcheck->interval) h["Interval"] = c.healthcheck->interval;
+    if (c.healthcheck->timeout) h["Timeout"] = c.healthcheck->timeout;
+    if (c.healthcheck->start_period) h["StartPeriod"] = c.healthcheck->start_period;
+    if (c.healthcheck->start_interval) h["StartInterval"] = c.healthcheck->start_interval;
+    if (c.healthcheck->retries) h["Retries"] = c.healthcheck->retries;
+    j["Healthcheck"] = h;
+  }
   return j;
 }
 
@@ -94,6 +103,17 @@ ContainerConfig ParseContainerConfig(const json& j) {
   c.stop_signal = j.value("StopSignal", "");
   c.shell = OptStrings(j, "Shell");
   if (j.contains("OnBuild") && !j["OnBuild"].is_null()) c.on_build = j["OnBuild"].get<std::vector<std::string>>();
+  if (j.contains("Healthcheck") && j["Healthcheck"].is_object()) {
+    const json& h = j["Healthcheck"];
+    HealthConfig hc;
+    if (h.contains("Test") && !h["Test"].is_null()) hc.test = h["Test"].get<std::vector<std::string>>();
+    hc.interval = h.value("Interval", int64_t{0});
+    hc.timeout = h.value("Timeout", int64_t{0});
+    hc.start_period = h.value("StartPeriod", int64_t{0});
+    hc.start_interval = h.value("StartInterval", int64_t{0});
+    hc.retries = h.value("Retries", 0);
+    c.healthcheck = hc;
+  }
   return c;
 }
 

@@ -56,6 +56,13 @@ struct HistoryEntry {
   bool empty_layer = false;
 };
 
+/// HEALTHCHECK as Docker stores it (durations in nanoseconds; 0 = default).
+struct HealthConfig {
+  std::vector<std::string> test;  ///< ["CMD", ...], ["CMD-SHELL", "..."] or ["NONE"]
+  int64_t interval = 0, timeout = 0, start_period = 0, start_interval = 0;
+  int retries = 0;
+};
+
 /// The container defaults of an image ("config" in the OCI config JSON).
 struct ContainerConfig {
   std::string user;
@@ -69,6 +76,7 @@ struct ContainerConfig {
   std::string stop_signal;
   std::optional<std::vector<std::string>> shell;
   std::vector<std::string> on_build;
+  std::optional<HealthConfig> healthcheck;
 };
 
 struct ImageConfig {

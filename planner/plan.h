@@ -1,60 +1,132 @@
-// The build plan: stages of typed steps lowered from the AST. Pure data; no filesystem access.
+// The build plan: stages of typed steps lowered from the AST, with every word expanded
+// (ARG/ENV scoping as BuildKit) and the image config evolved step by step. Pure data; the
+// planner never touches the filesystem — base images are described by a resolver callback.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "common/digest.h"
 #include "common/result.h"
+#include "image/oci.h"
 #include "parser/ast.h"
 
 namespace cb::planner {
 
 enum class StepKind {
-  kFrom,     ///< source: a base image (or scratch)
-  kWorkdir,  ///< config WorkingDir + mkdir (a layer unless "/")
-  kCopy,     ///< files from the build context into the image (no sandbox)
-  kRun,      ///< a command in the sandbox; its filesystem change is a layer
-  kCmd,      ///< config Cmd only
+  kFrom,     ///< source: a base image, another stage, or scratch
+  kWorkdir,  ///< WorkingDir + mkdir (a layer unless nothing changed)
+  kCopy,     ///< COPY / ADD (no sandbox)
+  kRun,      ///< a command in the sandbox
+  kConfig,   ///< metadata only: ENV, LABEL, CMD, ENTRYPOINT, USER, EXPOSE, VOLUME, ...
+};
+
+/// `RUN --mount=...`
+struct RunMount {
+  std::string type = "bind";    ///< bind | cache | tmpfs | secret | ssh
+  std::string target;
+  std::string source;           ///< path in the `from` root (bind) or in the cache
+  std::string from;             ///< stage name/index or image; empty = context (bind)
+  int from_stage = -1;          ///< resolved stage index when `from` names a stage
+  std::string id;               ///< cache / secret id
+  std::string sharing = "shared";
+  std::optional<unsigned> mode, uid, gid;
+  bool readwrite = false;       ///< bind: writes allowed (and discarded)
+  bool required = false;        ///< secret: missing is an error
+  std::string env;              ///< secret: also expose as this env var
+  int64_t size = 0;             ///< tmpfs size in bytes (0 = default)
+};
+
+/// COPY / ADD.
+struct CopySpec {
+  bool add = false;
+  std::vector<std::string> sources;  ///< expanded; may contain wildcards
+  std::string dest;                  ///< absolute (resolved against WORKDIR); ends in '/' when written so
+  std::string from;                  ///< --from as written (expanded)
+  int from_stage = -1;               ///< when --from names a stage
+  std::string chown;                 ///< expanded "user[:group]"; empty = 0:0
+  std::optional<unsigned> chmod;
+  bool link = false, parents = false, keep_git_dir = false;
+  std::vector<std::string> excludes;
+  std::string checksum;              ///< ADD --checksum
+  std::vector<ast::Heredoc> heredocs;  ///< heredoc sources (name → content, already expanded)
 };
 
 struct Step {
-  StepKind kind = StepKind::kRun;
-  int number = 0;            ///< 1-based, across the whole build ("#N")
-  int index_in_stage = 0;    ///< 1-based ("[stage 1/5]")
-  std::string text;          ///< the instruction as written, continuations joined ("RUN make")
-  SourceLocation loc;        ///< file:line:col of the keyword
+  StepKind kind = StepKind::kConfig;
+  int number = 0;            ///< 1-based across the built stages ("#N"); 0 = not built
+  int index_in_stage = 0;    ///< 1-based ("[stage 2/5]")
+  std::string text;          ///< the instruction as written, continuations joined
+  SourceLocation loc;
   ast::SourceRange range;
+  std::string created_by;    ///< the history entry for this step
+  /// The container config after this step (for RUN/COPY: the one they run with).
+  image::ContainerConfig config;
+  std::string author;        ///< MAINTAINER, carried forward
 
-  std::string base;                      ///< kFrom: image reference or "scratch"
-  std::vector<std::string> args;         ///< kRun/kCmd: argv (exec form) or one shell string
-  bool exec_form = false;                ///< kRun/kCmd: JSON form
-  std::vector<std::string> sources;      ///< kCopy: context paths
-  std::string dest;                      ///< kCopy: destination; kWorkdir: the path as written
+  // kRun
+  std::vector<std::string> argv;   ///< the full command line (shell form wrapped in SHELL)
+  std::vector<std::string> env;    ///< the process environment: config env + build args
+  std::vector<RunMount> mounts;
+  std::string network = "default";
+  std::string user;                ///< config user at this point (names resolved at run time)
+  // kCopy
+  CopySpec copy;
+  // kWorkdir: the absolute directory (also config.working_dir)
+  std::string workdir;
+
+  /// Everything besides the parent key and file contents that decides the step's result,
+  /// serialized in a fixed order; excludes proxy build args and secrets' contents.
+  std::string key_material;
+};
+
+/// A base image as the planner needs it.
+struct BaseImage {
+  Digest digest;                    ///< manifest digest (for cache keys)
+  image::ContainerConfig config;
+  std::string author;
 };
 
 struct Stage {
-  std::string name;    ///< from `FROM x AS name`; empty if unnamed
-  int index = 0;       ///< 0-based
-  std::vector<Step> steps;  ///< steps[0] is the kFrom
+  std::string name;          ///< `FROM x AS name`, lowercase; may be empty
+  int index = 0;
+  std::string base_ref;      ///< expanded FROM argument
+  int base_stage = -1;       ///< FROM <stage>
+  bool scratch = false;
+  BaseImage base;            ///< when FROM an image
+  std::vector<Step> steps;   ///< steps[0] is the kFrom
+  std::set<int> deps;        ///< stages this one needs (FROM, COPY --from, RUN --mount from)
+  bool needed = false;       ///< on the target's dependency path
 };
 
 struct Plan {
   std::vector<Stage> stages;
-  int total_steps = 0;
-  /// The stage to build (the last one, or --target).
   int target = 0;
+  int total_steps = 0;                ///< steps of needed stages
+  std::vector<std::string> warnings;  ///< e.g. unused --build-arg
 };
+
+using BaseResolver = std::function<Result<BaseImage>(const std::string& ref)>;
 
 struct LowerOptions {
-  std::string target;  ///< --target stage name; empty = last stage
+  std::string target;                              ///< --target; empty = last stage
+  std::map<std::string, std::string> build_args;   ///< --build-arg K=V
+  BaseResolver resolve;                            ///< FROM image → its config; required
+  std::string platform = "linux/amd64";
 };
 
-/// AST → plan. Errors are kSyntax/kInvalidArgument with the instruction's file:line:col.
+/// AST → plan. Errors carry the instruction's file:line:col.
 Result<Plan> Lower(const ast::Dockerfile& df, const LowerOptions& opts);
 
 /// Joins a WORKDIR/COPY destination onto the current working directory like BuildKit
 /// (absolute paths win; the result is cleaned: no "." or ".." components, no trailing '/').
 std::string ResolvePath(const std::string& cwd, const std::string& path);
+
+/// True for the build args Docker treats as proxies (kept out of history and cache keys).
+bool IsProxyArg(const std::string& name);
 
 }  // namespace cb::planner

@@ -1,0 +1,284 @@
+#include "executor/step_exec.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "common/fs.h"
+#include "common/rooted.h"
+#include "executor/copy_op.h"
+#include "executor/host_mount.h"
+#include "executor/user_db.h"
+
+namespace cb::executor {
+namespace {
+
+using planner::Step;
+using planner::StepKind;
+
+/// A read-only overlay of some layers, mounted in cbuild's private namespace; unmounted and
+/// removed on destruction.
+class MountedView {
+ public:
+  static Result<std::unique_ptr<MountedView>> Open(Store& store, const std::vector<Digest>& layers) {
+    std::unique_ptr<MountedView> v(new MountedView());
+    v->dir_ = CB_TRY(fs::MakeTempDir(store.root() + "/active", std::to_string(::getpid()) + "-view-"));
+    auto m = CB_TRY(store.snapshots().View(layers));
+    v->mount_ = std::make_unique<ScopedMount>(CB_TRY(ScopedMount::Mount(m, v->dir_)));
+    v->root_ = CB_TRY(rooted::OpenRoot(v->dir_));
+    return v;
+  }
+  ~MountedView() {
+    root_.reset();
+    mount_.reset();
+    ::rmdir(dir_.c_str());
+  }
+  const std::string& dir() const { return dir_; }
+  int fd() const { return root_.get(); }
+
+ private:
+  MountedView() = default;
+  std::string dir_;
+  std::unique_ptr<ScopedMount> mount_;
+  UniqueFd root_;
+};
+
+/// Streams the sandbox's output lines to progress while it runs.
+Result<int> RunWithOutput(StepContext& ctx, const Step& s, SandboxSpec& spec) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError(errno, "pipe");
+  UniqueFd rd(fds[0]), wr(fds[1]);
+  spec.stdout_fd = wr.get();
+  spec.stderr_fd = wr.get();
+  std::thread reader([&] {
+    std::string buf;
+    char chunk[4096];
+    for (;;) {
+      ssize_t n = ::read(rd.get(), chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      buf.append(chunk, static_cast<size_t>(n));
+      size_t nl;
+      while ((nl = buf.find('\n')) != std::string::npos) {
+        ctx.progress.Output(s.number, buf.substr(0, nl));
+        buf.erase(0, nl + 1);
+      }
+    }
+    if (!buf.empty()) ctx.progress.Output(s.number, buf);
+  });
+  auto status = ctx.sandbox.Run(spec);
+  wr.reset();
+  reader.join();
+  if (!status) return std::move(status).error();
+  return status->code;
+}
+
+std::string CleanRel(const std::string& p) {
+  std::string out = planner::ResolvePath("/", p);
+  return out == "/" ? "" : out.substr(1);
+}
+
+/// A cache mount's directory: <root>/cache-mounts/<sha256(id)>, created with mode/uid/gid.
+Result<std::string> CacheDir(StepContext& ctx, const planner::RunMount& m) {
+  std::string dir = ctx.store.root() + "/cache-mounts/" + Sha256Of(m.id).Hex();
+  if (!fs::Exists(dir)) {
+    CB_TRY(fs::MakeDirs(ctx.store.root() + "/cache-mounts"));
+    std::string tmp = CB_TRY(fs::MakeTempDir(ctx.store.root() + "/cache-mounts", "new-"));
+    ::chmod(tmp.c_str(), m.mode.value_or(0755));
+    if (::chown(tmp.c_str(), m.uid.value_or(0), m.gid.value_or(0)) != 0) return ErrnoError(errno, "chown cache mount");
+    if (::rename(tmp.c_str(), dir.c_str()) != 0) (void)fs::RemoveTree(tmp);  // another build made it
+  }
+  return dir;
+}
+
+struct RunResources {
+  std::vector<std::unique_ptr<MountedView>> views;
+  std::vector<UniqueFd> locks;
+  std::vector<std::string> temp_dirs;
+  ~RunResources() {
+    views.clear();
+    for (const auto& d : temp_dirs) (void)fs::RemoveTree(d);
+  }
+};
+
+/// RUN --mount=... → sandbox mounts (and env for secrets).
+Status AddRunMounts(StepContext& ctx, const Step& s, SandboxSpec& spec, RunResources& res) {
+  for (const auto& m : s.mounts) {
+    if (m.type == "cache") {
+      std::string dir = CB_TRY(CacheDir(ctx, m));
+      if (m.sharing == "locked") {
+        UniqueFd lock(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (lock) ::flock(lock.get(), LOCK_EX);
+        res.locks.push_back(std::move(lock));
+      }
+      spec.mounts.push_back({"bind", dir, m.target, {"rbind"}});
+    } else if (m.type == "tmpfs") {
+      std::vector<std::string> o = {"mode=1777"};
+      if (m.size > 0) o.push_back(fmt::format("size={}", m.size));
+      spec.mounts.push_back({"tmpfs", "tmpfs", m.target, o});
+    } else if (m.type == "bind") {
+      std::string src_dir;
+      if (m.from.empty()) {
+        src_dir = ctx.context_dir;
+      } else {
+        auto layers = CB_TRY(SourceLayers(ctx, m.from_stage, m.from));
+        res.views.push_back(CB_TRY(MountedView::Open(ctx.store, layers)));
+        src_dir = res.views.back()->dir();
+      }
+      std::string src = src_dir + "/" + CleanRel(m.source);
+      if (!fs::Exists(src)) return MakeError(ErrorCode::kNotFound, "RUN --mount: source `{}` not found", m.source);
+      if (m.readwrite) {
+        // Writes allowed, then discarded: an overlay with a throwaway upper.
+        std::string tmp = CB_TRY(fs::MakeTempDir(ctx.store.root() + "/active", std::to_string(::getpid()) + "-rw-"));
+        res.temp_dirs.push_back(tmp);
+        CB_TRY(fs::MakeDirs(tmp + "/u"));
+        CB_TRY(fs::MakeDirs(tmp + "/w"));
+        spec.mounts.push_back({"overlay", "overlay", m.target,
+                               {"lowerdir=" + src, "upperdir=" + tmp + "/u", "workdir=" + tmp + "/w"}});
+      } else {
+        spec.mounts.push_back({"bind", src, m.target, {"rbind", "ro"}});
+      }
+    } else if (m.type == "secret") {
+      if (!ctx.secrets || !ctx.secrets->count(m.id)) {
+        if (m.required) return MakeError(ErrorCode::kNotFound, "secret `{}` is required but was not given (--secret id={},src=...)", m.id, m.id);
+        continue;
+      }
+      auto it = ctx.secrets->find(m.id);
+      if (!m.env.empty()) {
+        std::string value = CB_TRY(fs::ReadFile(it->second));
+        spec.env.push_back(m.env + "=" + value);
+      }
+      if (!m.target.empty()) spec.mounts.push_back({"bind", it->second, m.target, {"bind", "ro"}});
+    } else {
+      return MakeError(ErrorCode::kUnsupported, "RUN --mount=type={} is not supported", m.type);
+    }
+  }
+  return Ok();
+}
+
+/// The identity of `user` in the snapshot's filesystem (mounted briefly to read /etc/passwd).
+Result<Identity> IdentityIn(snapshotter::ActiveSnapshot& snap, const std::string& user, bool chown) {
+  if (user.empty()) return Identity{};
+  bool numeric = user.find_first_not_of("0123456789:") == std::string::npos;
+  if (numeric && !chown && user.find(':') != std::string::npos) {
+    Identity id;
+    id.uid = static_cast<unsigned>(std::stoul(user.substr(0, user.find(':'))));
+    id.gid = static_cast<unsigned>(std::stoul(user.substr(user.find(':') + 1)));
+    return id;
+  }
+  auto mnt = CB_TRY(ScopedMount::Mount(snap.RootMount(), snap.rootfs()));
+  UniqueFd root = CB_TRY(rooted::OpenRoot(snap.rootfs()));
+  auto id = chown ? ResolveChown(root.get(), user) : ResolveUser(root.get(), user);
+  root.reset();
+  CB_TRY(mnt.Unmount());
+  return id;
+}
+
+Status ExecRun(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& snap) {
+  Identity id = CB_TRY(IdentityIn(snap, s.user, false));
+  SandboxSpec spec;
+  spec.mounts = {snap.RootMount()};
+  spec.rootfs_dir = snap.rootfs();
+  spec.argv = s.argv;
+  spec.env = s.env;
+  bool has_path = false;
+  for (const auto& e : spec.env) has_path = has_path || e.rfind("PATH=", 0) == 0;
+  if (!has_path) spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  spec.cwd = s.config.working_dir.empty() ? "/" : s.config.working_dir;
+  spec.uid = id.uid;
+  spec.gid = id.gid;
+  spec.extra_gids = id.extra_gids;
+  spec.network = s.network == "none" ? NetworkMode::kNone : s.network == "host" ? NetworkMode::kHost : NetworkMode::kDefault;
+  RunResources res;
+  CB_TRY(AddRunMounts(ctx, s, spec, res));
+  int code = CB_TRY(RunWithOutput(ctx, s, spec));
+  if (code != 0) {
+    std::string cmd;
+    for (const auto& a : s.argv) cmd += (cmd.empty() ? "" : " ") + a;
+    Error e = MakeError(ErrorCode::kStepFailed, "{}: process \"{}\" did not complete successfully: exit code: {}",
+                        s.text, cmd, code);
+    e.exit_code = code;
+    return e;
+  }
+  return Ok();
+}
+
+Status ExecCopy(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& snap) {
+  const planner::CopySpec& c = s.copy;
+  std::unique_ptr<MountedView> src_view;
+  int src_fd = ctx.context_fd;
+  if (!c.from.empty()) {
+    auto layers = CB_TRY(SourceLayers(ctx, c.from_stage, c.from));
+    src_view = CB_TRY(MountedView::Open(ctx.store, layers));
+    src_fd = src_view->fd();
+  }
+  auto mnt = CB_TRY(ScopedMount::Mount(snap.RootMount(), snap.rootfs()));
+  UniqueFd root = CB_TRY(rooted::OpenRoot(snap.rootfs()));
+  CopyRequest cr;
+  cr.context_fd = src_fd;
+  for (const auto& src : c.sources)
+    for (auto& p : CB_TRY(ExpandSourcePattern(src_fd, src))) cr.sources.push_back(std::move(p));
+  cr.dest = c.dest.size() > 1 && c.dest.back() == '/' ? c.dest.substr(0, c.dest.size() - 1) : c.dest;
+  cr.dest_is_dir = !c.dest.empty() && c.dest.back() == '/';
+  cr.chmod = c.chmod;
+  cr.excludes = c.excludes;
+  cr.parents = c.parents;
+  cr.add = c.add;
+  for (const auto& h : c.heredocs) cr.inline_files.emplace_back(h.name, h.content);
+  if (!c.chown.empty()) {
+    Identity id = CB_TRY(ResolveChown(root.get(), c.chown));
+    cr.uid = id.uid;
+    cr.gid = id.gid;
+  }
+  CB_TRY(CopyFromContext(cr, root.get()));
+  root.reset();
+  return mnt.Unmount();
+}
+
+Status ExecWorkdir(const Step& s, snapshotter::ActiveSnapshot& snap) {
+  auto mnt = CB_TRY(ScopedMount::Mount(snap.RootMount(), snap.rootfs()));
+  UniqueFd root = CB_TRY(rooted::OpenRoot(snap.rootfs()));
+  Identity id;
+  if (!s.user.empty()) {
+    auto r = ResolveUser(root.get(), s.user);
+    if (r) id = *r;
+  }
+  auto existing = rooted::Open(root.get(), s.workdir, O_RDONLY | O_DIRECTORY);
+  if (!existing) CB_TRY(rooted::MkdirAll(root.get(), s.workdir, 0755, id.uid, id.gid));
+  root.reset();
+  return mnt.Unmount();
+}
+
+}  // namespace
+
+Result<std::vector<Digest>> SourceLayers(StepContext& ctx, int from_stage, const std::string& from_ref) {
+  if (from_stage >= 0) return ctx.stage(from_stage).diff_ids;
+  auto img = ctx.store.images().Resolve(from_ref);
+  if (!img) return MakeError(img.error().code, "image `{}`: {}", from_ref, img.error().message);
+  CB_TRY(ctx.store.EnsureSnapshots(*img));
+  return img->config.diff_ids;
+}
+
+Result<std::optional<cache::LayerRecord>> ExecuteStep(StepContext& ctx, const Step& s,
+                                                      const std::vector<Digest>& parents) {
+  auto snap = CB_TRY(ctx.store.snapshots().Prepare(parents));
+  switch (s.kind) {
+    case StepKind::kRun:
+      CB_TRY(ExecRun(ctx, s, *snap));
+      break;
+    case StepKind::kCopy:
+      CB_TRY(ExecCopy(ctx, s, *snap));
+      break;
+    case StepKind::kWorkdir:
+      CB_TRY(ExecWorkdir(s, *snap));
+      break;
+    default:
+      return std::optional<cache::LayerRecord>();
+  }
+  return ctx.store.CommitLayer(*snap);
+}
+
+}  // namespace cb::executor

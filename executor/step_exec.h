@@ -1,0 +1,43 @@
+// Private to executor/: executing one filesystem step (RUN, COPY/ADD, WORKDIR) on an active
+// snapshot. The builder decides whether a step runs; this code only runs it.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "executor/progress.h"
+#include "executor/sandbox.h"
+#include "executor/store.h"
+#include "planner/context_hasher.h"
+#include "planner/plan.h"
+
+namespace cb::executor {
+
+/// The state of a built stage that later steps can read from (COPY --from, mounts).
+struct StageOutput {
+  std::vector<Digest> diff_ids;
+};
+
+struct StepContext {
+  Store& store;
+  Sandbox& sandbox;
+  Progress& progress;
+  std::string context_dir;
+  int context_fd = -1;
+  const std::map<std::string, std::string>* secrets = nullptr;
+  /// Layers of a finished stage, by index.
+  std::function<const StageOutput&(int)> stage;
+};
+
+/// Runs the step on a new snapshot over `parents` and returns its layer (nullopt: no change).
+Result<std::optional<cache::LayerRecord>> ExecuteStep(StepContext& ctx, const planner::Step& s,
+                                                      const std::vector<Digest>& parents);
+
+/// The layers a --from / from= reference reads: a stage's, or an image's (pulled from the store).
+Result<std::vector<Digest>> SourceLayers(StepContext& ctx, int from_stage, const std::string& from_ref);
+
+}  // namespace cb::executor

@@ -1,0 +1,202 @@
+// Lowering of COPY / ADD and of RUN --mount flags.
+#include <algorithm>
+#include <cstdlib>
+
+#include "planner/lowering.h"
+
+namespace cb::planner::internal {
+namespace {
+
+std::optional<unsigned> ParseOctal(const std::string& s) {
+  if (s.empty() || s.size() > 5 || s.find_first_not_of("01234567") != std::string::npos) return std::nullopt;
+  return static_cast<unsigned>(std::strtoul(s.c_str(), nullptr, 8));
+}
+
+std::optional<unsigned> ParseUint(const std::string& s) {
+  if (s.empty() || s.size() > 10 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  return static_cast<unsigned>(std::strtoul(s.c_str(), nullptr, 10));
+}
+
+bool Truthy(const std::string& v) { return v.empty() || v == "true" || v == "1"; }
+
+/// "a=b,c,d=e" → ordered (key, value) list; a bare word has an empty value.
+std::vector<std::pair<std::string, std::string>> Fields(const std::string& spec) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t i = 0;
+  while (i <= spec.size()) {
+    size_t j = spec.find(',', i);
+    if (j == std::string::npos) j = spec.size();
+    std::string f = spec.substr(i, j - i);
+    if (!f.empty()) {
+      size_t eq = f.find('=');
+      out.emplace_back(f.substr(0, eq), eq == std::string::npos ? "" : f.substr(eq + 1));
+    }
+    i = j + 1;
+  }
+  return out;
+}
+
+Status MountField(StageScope& s, const ast::Instruction& ins, RunMount& m, const std::string& k,
+                  const std::string& v) {
+  auto bad = [&](const char* what) {
+    return At(*s.df, ins, fmt::format("RUN --mount: invalid {} `{}`", what, v));
+  };
+  if (k == "type") {
+    if (v != "bind" && v != "cache" && v != "tmpfs" && v != "secret" && v != "ssh") return bad("type");
+    m.type = v;
+  } else if (k == "target" || k == "dst" || k == "destination") {
+    m.target = v;
+  } else if (k == "source" || k == "src") {
+    m.source = v;
+  } else if (k == "from") {
+    m.from = v;
+  } else if (k == "id") {
+    m.id = v;
+  } else if (k == "sharing") {
+    if (v != "shared" && v != "private" && v != "locked") return bad("sharing");
+    m.sharing = v;
+  } else if (k == "mode") {
+    if (!(m.mode = ParseOctal(v))) return bad("mode");
+  } else if (k == "uid") {
+    if (!(m.uid = ParseUint(v))) return bad("uid");
+  } else if (k == "gid") {
+    if (!(m.gid = ParseUint(v))) return bad("gid");
+  } else if (k == "ro" || k == "readonly") {
+    m.readwrite = !Truthy(v);
+  } else if (k == "rw" || k == "readwrite") {
+    m.readwrite = Truthy(v);
+  } else if (k == "required") {
+    m.required = Truthy(v);
+  } else if (k == "env") {
+    m.env = v;
+  } else if (k == "size") {
+    auto n = ParseUint(v);
+    if (!n) return bad("size");
+    m.size = *n;
+  } else {
+    return At(*s.df, ins, fmt::format("RUN --mount: unknown option `{}`", k));
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<std::vector<RunMount>> ParseMounts(StageScope& s, const ast::Instruction& ins,
+                                          const std::multimap<std::string, std::string>& flags) {
+  std::vector<RunMount> out;
+  auto range = flags.equal_range("mount");
+  for (auto it = range.first; it != range.second; ++it) {
+    RunMount m;
+    for (const auto& [k, raw] : Fields(it->second)) {
+      std::string v = CB_TRY(s.Expand(ins, raw));
+      CB_TRY(MountField(s, ins, m, k, v));
+    }
+    if (m.target.empty() && m.type != "secret" && m.type != "ssh")
+      return At(*s.df, ins, "RUN --mount: target is required");
+    if (m.type == "secret") {
+      if (m.id.empty()) m.id = m.target.empty() ? "" : m.target.substr(m.target.rfind('/') + 1);
+      if (m.id.empty()) return At(*s.df, ins, "RUN --mount=type=secret: id or target is required");
+      if (m.target.empty() && m.env.empty()) m.target = "/run/secrets/" + m.id;
+    }
+    if (m.type == "cache" && m.id.empty()) m.id = m.target;
+    if (!m.target.empty()) m.target = ResolvePath(s.config.working_dir, m.target);
+    if (!m.from.empty()) {
+      m.from_stage = CB_TRY(s.StageRef(ins, m.from));
+      if (m.from_stage >= 0) s.deps->insert(m.from_stage);
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+namespace {
+
+Status CopyFlags(StageScope& s, const ast::Instruction& ins, CopySpec& c) {
+  std::initializer_list<const char*> copy_flags = {"from", "chown", "chmod", "link", "parents", "exclude"};
+  std::initializer_list<const char*> add_flags = {"from",    "chown",   "chmod",        "link",  "parents",
+                                                  "exclude", "checksum", "keep-git-dir", "unpack"};
+  auto flags = CB_TRY(ParseFlags(*s.df, ins, c.add ? add_flags : copy_flags));
+  for (const auto& [name, raw] : flags) {
+    std::string v = CB_TRY(s.Expand(ins, raw));
+    if (name == "from") {
+      if (c.add) return At(*s.df, ins, "ADD does not support --from; use COPY --from");
+      c.from = v;
+      c.from_stage = CB_TRY(s.StageRef(ins, v));
+      if (c.from_stage >= 0) s.deps->insert(c.from_stage);
+    } else if (name == "chown") {
+      c.chown = v;
+    } else if (name == "chmod") {
+      c.chmod = ParseOctal(v);
+      if (!c.chmod) return At(*s.df, ins, fmt::format("invalid --chmod `{}`: want an octal mode", v));
+    } else if (name == "link") {
+      c.link = Truthy(v);
+    } else if (name == "parents") {
+      c.parents = Truthy(v);
+    } else if (name == "exclude") {
+      c.excludes.push_back(v);
+    } else if (name == "checksum") {
+      c.checksum = v;
+    } else if (name == "keep-git-dir") {
+      c.keep_git_dir = Truthy(v);
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins) {
+  Step st = Base(s, ins, StepKind::kCopy);
+  CopySpec& c = st.copy;
+  c.add = ins.keyword == "add";
+  CB_TRY(CopyFlags(s, ins, c));
+  if (ins.args.size() < 2)
+    return At(*s.df, ins, fmt::format("{} requires at least two arguments: SOURCE... DEST", c.add ? "ADD" : "COPY"));
+  for (size_t i = 0; i + 1 < ins.args.size(); ++i) {
+    const std::string& a = ins.args[i];
+    if (a.rfind("<<", 0) == 0 && !ins.heredocs.empty()) {
+      std::string name = a.substr(a.find_first_not_of("<-"));
+      auto h = std::find_if(ins.heredocs.begin(), ins.heredocs.end(), [&](const ast::Heredoc& d) {
+        return d.name == name || "'" + d.name + "'" == name || "\"" + d.name + "\"" == name;
+      });
+      if (h != ins.heredocs.end()) {
+        ast::Heredoc doc = *h;
+        if (doc.expand) {
+          parser::ShellLexOptions o;
+          o.escape = s.df->escape;
+          o.skip_process_quotes = true;  // quotes in a heredoc body are plain text
+          auto r = parser::ProcessShellWord(doc.content, s.Lookup(), o);
+          if (!r) return At(*s.df, ins, r.error().message);
+          doc.content = r->word;
+        }
+        c.heredocs.push_back(doc);
+        continue;
+      }
+    }
+    std::string src = CB_TRY(s.Expand(ins, a));
+    if (src.empty()) return At(*s.df, ins, "an empty source path");
+    c.sources.push_back(src);
+  }
+  std::string dest = CB_TRY(s.Expand(ins, ins.args.back()));
+  bool dir = !dest.empty() && (dest.back() == '/' || dest == "." || dest.size() >= 2 && dest.substr(dest.size() - 2) == "/.");
+  c.dest = ResolvePath(s.config.working_dir, dest);
+  if (dir && c.dest != "/") c.dest += "/";
+  st.created_by = st.text + " # buildkit";
+  std::string heredocs;
+  for (const auto& h : c.heredocs) heredocs += Material({h.name, h.content});
+  std::string from = c.from_stage >= 0 ? fmt::format("stage:{}", c.from_stage) : c.from;
+  if (c.from_stage < 0 && !c.from.empty()) {
+    if (!s.opts->resolve) return At(*s.df, ins, "COPY --from: no image resolver");
+    auto img = s.opts->resolve(c.from);
+    if (!img) return At(*s.df, ins, fmt::format("COPY --from={}: {}", c.from, img.error().message));
+    from = img->digest.ToString();
+  }
+  st.key_material = Material({c.add ? "add" : "copy", JoinNul(c.sources), c.dest, from, c.chown,
+                              c.chmod ? std::to_string(*c.chmod) : "", c.link ? "link" : "",
+                              c.parents ? "parents" : "", JoinNul(c.excludes), c.checksum,
+                              c.keep_git_dir ? "git" : "", heredocs});
+  st.user = s.config.user;
+  return st;
+}
+
+}  // namespace cb::planner::internal
