@@ -38,10 +38,12 @@ struct FdPair {
   UniqueFd parent, child;
 };
 
-Result<FdPair> MakePipe() {
+// A socket rather than a pipe: writing to it after the child died is EPIPE, never SIGPIPE.
+Result<FdPair> MakeSyncSocket() {
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError(errno, "create pipe");
-  return FdPair{UniqueFd(fds[1]), UniqueFd(fds[0])};  // parent writes, child reads
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    return ErrnoError(errno, "create sync socket");
+  return FdPair{UniqueFd(fds[0]), UniqueFd(fds[1])};  // parent writes, child reads
 }
 
 Result<FdPair> MakeReportSocket() {
@@ -254,12 +256,33 @@ Status PlaceChild(pid_t pid, const std::optional<linux_impl::IdMaps>& maps,
   return Ok();
 }
 
+// clone3 into new namespaces; the child runs ChildMain. Returns the pid, or -errno.
+long CloneSandbox(const SandboxSpec& spec, bool userns, const linux_impl::ChildPlan& plan,
+                  int* pidfd) {
+  struct clone_args args {};
+  args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
+  if (spec.network != NetworkMode::kHost) args.flags |= CLONE_NEWNET;
+  if (userns) args.flags |= CLONE_NEWUSER;
+  args.pidfd = reinterpret_cast<uintptr_t>(pidfd);
+  args.exit_signal = SIGCHLD;
+  // The child starts with every signal blocked: one sent before it has reset the handlers
+  // it inherited (ours) stays pending instead of running our handler in the child.
+  sigset_t all, old_mask;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old_mask);
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid == 0) linux_impl::ChildMain(plan);  // never returns
+  int clone_err = errno;
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  return pid < 0 ? -clone_err : pid;
+}
+
 Result<ExitStatus> LinuxSandbox::Run(const SandboxSpec& spec) {
   PlanBuilder builder;
   CB_TRY(builder.Build(spec));
   if (spec.network == NetworkMode::kDefault) CB_TRY(linux_impl::Slirp::CheckAvailable());
   FdPair report = CB_TRY(MakeReportSocket());
-  FdPair sync = CB_TRY(MakePipe());
+  FdPair sync = CB_TRY(MakeSyncSocket());
   linux_impl::PidsCgroup cgroup = CB_TRY(linux_impl::PidsCgroup::Create(spec.pids_limit));
   UniqueFd dev_null(open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!dev_null) return ErrnoError(errno, "open `/dev/null`");
@@ -279,23 +302,8 @@ Result<ExitStatus> LinuxSandbox::Run(const SandboxSpec& spec) {
   plan.sync_fd = sync.child.get();
 
   int pidfd = -1;
-  struct clone_args args {};
-  args.flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_PIDFD;
-  if (spec.network != NetworkMode::kHost) args.flags |= CLONE_NEWNET;
-  if (maps) args.flags |= CLONE_NEWUSER;
-  args.pidfd = reinterpret_cast<uintptr_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  // The child starts with every signal blocked: one sent before it has reset the handlers
-  // it inherited (ours) stays pending instead of running our handler in the child.
-  sigset_t all, old_mask;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old_mask);
-  long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid == 0) linux_impl::ChildMain(plan);  // never returns
-  int clone_err = errno;
-  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-  if (pid < 0) return ErrnoError(clone_err, "clone sandbox process");
-
+  long pid = CloneSandbox(spec, maps.has_value(), plan, &pidfd);
+  if (pid < 0) return ErrnoError(static_cast<int>(-pid), "clone sandbox process");
   UniqueFd pidfd_owner(pidfd);
   report.child.reset();
   sync.child.reset();
@@ -304,7 +312,7 @@ Result<ExitStatus> LinuxSandbox::Run(const SandboxSpec& spec) {
   Status placed = maps ? WaitReady(report.parent.get()) : Ok();
   if (placed) placed = PlaceChild(static_cast<pid_t>(pid), maps, cgroup, spec, &slirp);
   char go = 1;
-  if (!placed || write(sync.parent.get(), &go, 1) != 1) {
+  if (!placed || send(sync.parent.get(), &go, 1, MSG_NOSIGNAL) != 1) {
     sup.Abort();
     if (!placed) return std::move(placed).error();
     return ErrnoError(errno, "start sandbox");
