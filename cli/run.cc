@@ -5,6 +5,7 @@
 #include "cli/verbs.h"
 #include "executor/host_mount.h"
 #include "executor/sandbox.h"
+#include "registry/registry.h"
 
 namespace cb::cli {
 namespace {
@@ -51,7 +52,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
     return RunFail(fmt::format("run needs root (mount namespaces, overlayfs): {}", ns.error().message));
   auto store = OpenStore(g);
   if (!store) return kRunFailed;
-  auto img = store->images().Resolve(o.image);
+  auto img = registry::ResolveOrPull(o.image, {store->blobs(), store->meta(), store->images()});
   if (!img) return RunFail(img.error().ToString());
   if (auto st = store->EnsureSnapshots(*img); !st) return RunFail(st.error().ToString());
   auto snap = store->snapshots().Prepare(img->config.diff_ids);
