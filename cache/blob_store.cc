@@ -1,10 +1,15 @@
 #include "cache/blob_store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <ctime>
 
 #include "common/fs.h"
 
@@ -49,18 +54,77 @@ Status BlobWriter::Commit(const Digest& expected, int64_t expected_size) {
   return fs::SyncDir(blobs_dir_);
 }
 
+namespace {
+
+/// An ingest file "<pid>-<rand>" whose process is gone (or an unnamed one older than a day).
+bool IngestIsStale(const std::string& dir, const std::string& name) {
+  char* end = nullptr;
+  long pid = std::strtol(name.c_str(), &end, 10);
+  if (pid > 0 && end && *end == '-') return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+  struct stat st;
+  return ::lstat((dir + "/" + name).c_str(), &st) == 0 && st.st_mtime < std::time(nullptr) - 86400;
+}
+
+void RemoveStaleIngests(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (IngestIsStale(dir, name)) ::unlink((dir + "/" + name).c_str());
+  }
+  ::closedir(d);
+}
+
+Status Flock(int fd, int op, const std::string& path) {
+  while (::flock(fd, op) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK)
+      return MakeError(ErrorCode::kExists, "`{}` is in use by another cbuild process", path);
+    return ErrnoError(errno, fmt::format("lock `{}`", path));
+  }
+  return Ok();
+}
+
+}  // namespace
+
 BlobStore::BlobStore(std::string root) : root_(std::move(root)) {}
 
 Result<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& root) {
   CB_TRY(fs::MakeDirs(root + "/blobs/sha256"));
   CB_TRY(fs::MakeDirs(root + "/ingest"));
-  return std::unique_ptr<BlobStore>(new BlobStore(root));
+  std::unique_ptr<BlobStore> b(new BlobStore(root));
+  std::string lock = root + "/lock";
+  b->lock_fd_ = UniqueFd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!b->lock_fd_) return ErrnoError(errno, fmt::format("open `{}`", lock));
+  CB_TRY(Flock(b->lock_fd_.get(), LOCK_SH, lock));
+  RemoveStaleIngests(root + "/ingest");
+  return b;
+}
+
+Status BlobStore::LockExclusive(bool wait) {
+  return Flock(lock_fd_.get(), LOCK_EX | (wait ? 0 : LOCK_NB), root_ + "/lock");
+}
+
+Status BlobStore::LockShared() { return Flock(lock_fd_.get(), LOCK_SH, root_ + "/lock"); }
+
+Result<std::vector<Digest>> BlobStore::List() const {
+  std::string dir = root_ + "/blobs/sha256";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return ErrnoError(errno, fmt::format("open `{}`", dir));
+  std::vector<Digest> out;
+  while (struct dirent* e = ::readdir(d)) {
+    auto dg = Digest::Parse(std::string("sha256:") + e->d_name);
+    if (dg) out.push_back(*dg);
+  }
+  ::closedir(d);
+  return out;
 }
 
 std::string BlobStore::PathOf(const Digest& d) const { return root_ + "/blobs/sha256/" + d.Hex(); }
 
 Result<std::unique_ptr<BlobWriter>> BlobStore::NewWriter() {
-  std::string path = root_ + "/ingest/blob-XXXXXX";
+  std::string path = root_ + "/ingest/" + std::to_string(::getpid()) + "-XXXXXX";
   UniqueFd fd(::mkostemp(path.data(), O_CLOEXEC));
   if (!fd) return ErrnoError(errno, fmt::format("create ingest file in `{}/ingest`", root_));
   ::fchmod(fd.get(), 0644);
@@ -92,6 +156,12 @@ Result<std::string> BlobStore::Get(const Digest& d) const {
 }
 
 Result<UniqueFd> BlobStore::Open(const Digest& d) const {
+  if (!Has(d)) return MakeError(ErrorCode::kNotFound, "blob {} not found", d.ToString());
+  CB_TRY(Verify(d));
+  return OpenUnverified(d);
+}
+
+Result<UniqueFd> BlobStore::OpenUnverified(const Digest& d) const {
   UniqueFd fd(::open(PathOf(d).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     Error e = ErrnoError(errno, fmt::format("open blob {}", d.ToString()));

@@ -15,7 +15,7 @@
 namespace {
 
 const std::set<std::string> kVerbs = {"build", "run", "images", "inspect", "tag", "rmi",
-                                      "save", "import", "debug", "help", "prune", "system",
+                                      "save", "import", "debug", "help", "prune", "system", "prune", "system",
                                       "pull", "push", "login", "logout"};
 
 std::string DefaultRoot() {
@@ -164,6 +164,8 @@ int main(int argc, char** argv) {
   imp->callback([&] { rc = Import(g, import_tar, import_name); });
 
   AddRegistryVerbs(app, g, rc);
+
+  AddSpaceVerbs(app, g, rc);
 
   AddSpaceVerbs(app, g, rc);
 

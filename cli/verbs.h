@@ -9,6 +9,10 @@ namespace CLI {
 class App;
 }
 
+namespace CLI {
+class App;
+}
+
 namespace cb::cli {
 
 struct GlobalOptions {
@@ -61,6 +65,9 @@ int Push(const GlobalOptions& g, const RegistryCliOptions& o, const std::string&
 int Login(const RegistryCliOptions& o, const std::string& server, std::string user, std::string password,
           bool password_stdin);
 int Logout(const std::string& server);
+
+/// Registers `prune` and `system df` (cli/prune.cc); their callbacks set rc.
+void AddSpaceVerbs(CLI::App& app, const GlobalOptions& g, int& rc);
 
 /// Registers `prune` and `system df` (cli/prune.cc); their callbacks set rc.
 void AddSpaceVerbs(CLI::App& app, const GlobalOptions& g, int& rc);

@@ -1,6 +1,8 @@
 #include "snapshotter/snapshotter.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -49,7 +51,59 @@ Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(const std::string& root) 
     }
     ::closedir(d);
   }
+  // Layers being removed when a process died (RemoveLayer renames them here first).
+  std::string trash = root + "/snapshots/_trash";
+  if (fs::Exists(trash)) (void)fs::RemoveTree(trash);
   return std::unique_ptr<Snapshotter>(new Snapshotter(root));
+}
+
+Result<std::vector<Digest>> Snapshotter::ListLayers() const {
+  std::string dir = root_ + "/snapshots";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return ErrnoError(errno, fmt::format("open `{}`", dir));
+  std::vector<Digest> out;
+  while (struct dirent* e = ::readdir(d)) {
+    auto dg = Digest::Parse(std::string("sha256:") + e->d_name);
+    if (dg) out.push_back(*dg);
+  }
+  ::closedir(d);
+  return out;
+}
+
+Status Snapshotter::RemoveLayer(const Digest& diff_id) {
+  std::string src = LayerPath(diff_id);
+  if (!fs::Exists(src)) return Ok();
+  CB_TRY(fs::MakeDirs(root_ + "/snapshots/_trash"));
+  std::string dst = CB_TRY(fs::MakeTempDir(root_ + "/snapshots/_trash", diff_id.Short() + "-"));
+  if (::rename(src.c_str(), (dst + "/layer").c_str()) != 0)
+    return ErrnoError(errno, fmt::format("rename `{}` to `{}`", src, dst));
+  return fs::RemoveTree(dst);
+}
+
+int64_t Snapshotter::DiskUsage(const std::string& path) {
+  int64_t total = 0;
+  auto visit = [&](auto& self, int dir_fd) -> void {
+    DIR* d = ::fdopendir(dir_fd);
+    if (!d) {
+      ::close(dir_fd);
+      return;
+    }
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      struct stat st;
+      if (::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      total += static_cast<int64_t>(st.st_blocks) * 512;
+      if (S_ISDIR(st.st_mode)) {
+        int sub = ::openat(::dirfd(d), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) self(self, sub);
+      }
+    }
+    ::closedir(d);
+  };
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) visit(visit, fd);
+  return total;
 }
 
 std::string Snapshotter::LayerPath(const Digest& diff_id) const {

@@ -53,6 +53,14 @@ class Snapshotter {
   Status Commit(ActiveSnapshot& snap, const Digest& diff_id);
   bool HasLayer(const Digest& diff_id) const;
   std::string LayerPath(const Digest& diff_id) const;
+  /// Every committed layer snapshot.
+  Result<std::vector<Digest>> ListLayers() const;
+  /// Deletes a layer snapshot: renamed out of snapshots/ first (atomic), then removed, so a
+  /// crash halfway leaves a trash dir (swept on Open), never a half layer. Missing is fine.
+  Status RemoveLayer(const Digest& diff_id);
+  /// Bytes used by a directory tree (regular files' allocated blocks), not following links.
+  static int64_t DiskUsage(const std::string& path);
+
   /// A read-only overlay mount of `layers` (bottom first), for viewing a whole image.
   Result<Mount> View(const std::vector<Digest>& layers) const;
 

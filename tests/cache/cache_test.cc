@@ -1,0 +1,116 @@
+// BlobStore robustness (corruption, stale ingests, root lock) and the gc planning rules.
+#include <doctest/doctest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cache/blob_store.h"
+#include "cache/gc.h"
+#include "common/fs.h"
+
+using namespace cb;
+using namespace cb::cache;
+
+namespace {
+struct TempRoot {
+  std::string dir = *fs::MakeTempDir("/tmp", "cache-test-");
+  ~TempRoot() { (void)fs::RemoveTree(dir); }
+};
+Digest D(char c) { return *Digest::Parse("sha256:" + std::string(64, c)); }
+}  // namespace
+
+TEST_CASE("a corrupted blob is detected on Get, Open and Verify, reported with its digest, and dropped") {
+  TempRoot r;
+  auto bs = std::move(BlobStore::Open(r.dir)).value();
+  for (int which = 0; which < 3; ++which) {
+    Digest d = *bs->Put("hello blob " + std::to_string(which));
+    REQUIRE(fs::WriteFileAtomic(bs->PathOf(d), "evil bytes").has_value());
+    Error e;
+    if (which == 0) e = bs->Get(d).error();
+    if (which == 1) e = bs->Open(d).error();
+    if (which == 2) e = bs->Verify(d).error();
+    CHECK(e.code == ErrorCode::kCorrupt);
+    CHECK(e.message.find(d.ToString()) != std::string::npos);
+    CHECK_FALSE(bs->Has(d));
+  }
+  Digest good = *bs->Put("fine");
+  CHECK(bs->Open(good).has_value());
+}
+
+TEST_CASE("ingest files of dead processes are removed on open; live ones stay") {
+  TempRoot r;
+  { auto bs = std::move(BlobStore::Open(r.dir)).value(); }
+  std::string dead = r.dir + "/ingest/999999999-abcdef";  // beyond pid_max: never alive
+  std::string mine = r.dir + "/ingest/" + std::to_string(::getpid()) + "-abcdef";
+  REQUIRE(fs::WriteFileAtomic(dead, "partial").has_value());
+  REQUIRE(fs::WriteFileAtomic(mine, "partial").has_value());
+  auto bs = std::move(BlobStore::Open(r.dir)).value();
+  CHECK_FALSE(fs::Exists(dead));
+  CHECK(fs::Exists(mine));
+  auto w = std::move(bs->NewWriter()).value();
+  CHECK(fs::Exists(r.dir + "/ingest"));
+}
+
+TEST_CASE("the root lock: exclusive only when no other store is open") {
+  TempRoot r;
+  auto a = std::move(BlobStore::Open(r.dir)).value();
+  CHECK(a->LockExclusive(false).has_value());
+  CHECK(a->LockShared().has_value());
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    auto b = BlobStore::Open(r.dir);
+    ::sleep(2);
+    ::_exit(b ? 0 : 1);
+  }
+  ::usleep(500'000);
+  auto busy = a->LockExclusive(false);
+  REQUIRE_FALSE(busy.has_value());
+  CHECK(busy.error().code == ErrorCode::kExists);
+  CHECK(a->LockExclusive(true).has_value());  // waits for the child to exit
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+}
+
+TEST_CASE("gc: tagged images are kept, cache records keep their layers, --all and --keep-storage") {
+  GcInput in;
+  // Layer A: used by the tagged image. Layer B: only by cache record r1. Layer C: orphan.
+  in.layers[D('a')] = {D('1'), 100, true, true};
+  in.layers[D('b')] = {D('2'), 200, true, true};
+  in.layers[D('c')] = {D('3'), 400, true, true};
+  in.blobs = {{D('1'), 10}, {D('2'), 20}, {D('3'), 40}, {D('9'), 5}};
+  in.image_layers = {D('a')};
+  in.image_blobs = {D('1'), D('9')};
+  in.records = {{D('e'), "{\"diff_id\":\"" + D('b').ToString() + "\"}", 1, 1},
+                {D('f'), "{}", 2, 2},
+                {D('d'), "{\"diff_id\":\"" + D('0').ToString() + "\"}", 3, 3}};  // dangling
+  GcPlan p = PlanGc(in, {});
+  CHECK(p.records == std::vector<Digest>{D('d')});
+  CHECK(p.layers == std::vector<Digest>{D('c')});
+  CHECK(p.blobs == std::vector<Digest>{D('3')});
+  CHECK(p.freed_bytes == 440);
+  GcPlan all = PlanGc(in, {true, std::nullopt});
+  CHECK(all.records.size() == 3);
+  CHECK(all.layers == std::vector<Digest>{D('b'), D('c')});
+  CHECK(all.freed_bytes == 660);
+  // total 795; keep 400 → drop orphans (440) is not enough (355 left ≤ 400: enough, no LRU drop).
+  GcPlan keep = PlanGc(in, {false, int64_t{400}});
+  CHECK(keep.records.size() == 1);
+  GcPlan tight = PlanGc(in, {false, int64_t{200}});
+  CHECK(tight.records.size() == 2);  // r1 (least recently used) goes, then B's data
+  CHECK(tight.freed_bytes == 660);
+  Usage u = ComputeUsage(in, 1);
+  CHECK(u.layers.total == 3);
+  CHECK(u.layers.active == 1);
+  CHECK(u.build_cache.bytes == 220);
+}
+
+TEST_CASE("sizes parse like docker's --keep-storage and print like docker's df") {
+  CHECK(*ParseSize("1000") == 1000);
+  CHECK(*ParseSize("10GB") == 10LL * 1024 * 1024 * 1024);
+  CHECK(*ParseSize("512MiB") == 512LL * 1024 * 1024);
+  CHECK(*ParseSize("1.5k") == 1536);
+  CHECK_FALSE(ParseSize("ten").has_value());
+  CHECK_FALSE(ParseSize("5 parsecs").has_value());
+  CHECK(FormatSize(0) == "0B");
+  CHECK(FormatSize(1234567) == "1.23MB");
+}
