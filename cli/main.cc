@@ -15,7 +15,7 @@
 namespace {
 
 const std::set<std::string> kVerbs = {"build", "run", "images", "inspect", "tag", "rmi",
-                                      "save", "import", "debug", "help", "prune", "system", "prune", "system",
+                                      "save", "load", "import", "debug", "help", "prune", "system",
                                       "pull", "push", "login", "logout"};
 
 std::string DefaultRoot() {
@@ -54,7 +54,9 @@ void AddRegistryVerbs(CLI::App& app, const cb::cli::GlobalOptions& g, int& rc) {
   static bool password_stdin = false;
   auto net = [](CLI::App* c) {
     c->add_option("--insecure-registry", ro.insecure_registries,
-                  "Allow plain HTTP for this registry host[:port] (repeatable; localhost and 127.0.0.0/8 always are)");
+                  "Allow plain HTTP for this registry host[:port] (repeatable; localhost and 127.0.0.0/8 always are)")
+        ->take_all()
+        ->expected(1);
     c->add_option("--ca-file", ro.ca_file, "Also trust the CA certificates in this PEM file");
   };
   auto* pull = app.add_subcommand("pull", "Download an image from a registry into the store");
@@ -99,14 +101,18 @@ int main(int argc, char** argv) {
   BuildOptions b;
   auto* build = app.add_subcommand("build", "Build an image from a Dockerfile and a context directory");
   build->add_option("-f,--file", b.file, "Dockerfile (default CONTEXT/Dockerfile; - for stdin)");
-  build->add_option("-t,--tag", b.tags, "Name the image NAME[:TAG] (repeatable)");
+  build->add_option("-t,--tag", b.tags, "Name the image NAME[:TAG] (repeatable)")->allow_extra_args(false);
   build->add_option("--target", b.target, "Build this stage");
   build->add_flag("--no-cache", b.no_cache, "Run every step, ignoring the cache");
   build->add_option("--progress", b.progress, "auto|plain")->check(CLI::IsMember({"auto", "plain", "tty", "json"}));
   build->add_option("--metadata-file", b.metadata_file, "Write build results (digests, steps) as JSON");
-  build->add_option("--build-arg", b.build_args, "Set a build-time variable K=V (repeatable)");
-  build->add_option("--secret", b.secrets, "Expose a secret to RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR");
+  build->add_option("-o,--output", b.output,
+                    "type=oci|docker|local|tar|image,dest=PATH[,compression=gzip|zstd|none][,name=NAME]; "
+                    "a bare PATH means type=local (see docs/formats.md)");
+  build->add_option("--build-arg", b.build_args, "Set a build-time variable K=V (repeatable)")->allow_extra_args(false);
+  build->add_option("--secret", b.secrets, "Expose a secret to RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR")->allow_extra_args(false);
   build->add_option("--platform", b.platform, "Target platform (only linux/amd64)");
+  build->add_flag("--push", b.push, "Push every -t name to its registry after the build");
   build->add_option("context", b.context, "Build context directory")->required();
   build->callback([&] { rc = Build(g, b); });
 
@@ -115,7 +121,7 @@ int main(int argc, char** argv) {
   run->add_flag("--rm", r.rm, "Remove the container's writable layer when it exits (always done today)");
   run->add_flag("-i,--interactive", r.interactive, "Keep stdin attached");
   run->add_flag("-t,--tty", r.tty, "Allocate a pseudo-terminal");
-  run->add_option("-e,--env", r.env, "Set an environment variable K=V (repeatable)");
+  run->add_option("-e,--env", r.env, "Set an environment variable K=V (repeatable)")->allow_extra_args(false);
   run->add_option("-w,--workdir", r.workdir, "Working directory inside the container");
   run->add_option("--entrypoint", r.entrypoint, "Override the image's ENTRYPOINT");
   run->add_option("--network", r.network, "none|host")->check(CLI::IsMember({"none", "host"}));
@@ -150,12 +156,7 @@ int main(int argc, char** argv) {
   rmi->add_option("image", rmi_names)->required();
   rmi->callback([&] { rc = Rmi(g, rmi_names); });
 
-  std::string save_image, save_out, save_format = "oci";
-  auto* save = app.add_subcommand("save", "Write an image to an archive (OCI layout in a tar)");
-  save->add_option("image", save_image)->required();
-  save->add_option("-o,--output", save_out, "Archive file")->required();
-  save->add_option("--format", save_format, "oci")->check(CLI::IsMember({"oci"}));
-  save->callback([&] { rc = Save(g, save_image, save_out, save_format); });
+  AddArchiveVerbs(app, g, rc);  // save, load (cli/save.cc, cli/load.cc)
 
   std::string import_tar, import_name;
   auto* imp = app.add_subcommand("import", "Store a root filesystem tarball as a one-layer image");
@@ -164,8 +165,6 @@ int main(int argc, char** argv) {
   imp->callback([&] { rc = Import(g, import_tar, import_name); });
 
   AddRegistryVerbs(app, g, rc);
-
-  AddSpaceVerbs(app, g, rc);
 
   AddSpaceVerbs(app, g, rc);
 
