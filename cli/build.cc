@@ -140,6 +140,9 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   if (!o.metadata_file.empty()) {
     if (auto st = WriteMetadata(o.metadata_file, *result, o); !st) return Fail(st.error());
   }
+  if (o.push) {  // --push: every -t name goes to its registry (cli/registry.cc)
+    if (int rc = PushImages(g, o.tags); rc != 0) return rc;
+  }
   fmt::print("{}\n", result->image.manifest_digest.ToString());
   return 0;
 }

@@ -11,6 +11,11 @@
 #include "registry/credentials.h"
 #include "registry/registry.h"
 
+#if __has_include("executor/export.h")  // layers stored lazily: make their blobs before a push
+#include "executor/export.h"
+#define CB_MATERIALIZE_BEFORE_PUSH 1
+#endif
+
 namespace cb::cli {
 namespace {
 
@@ -74,11 +79,23 @@ int Push(const GlobalOptions& g, const RegistryCliOptions& o, const std::string&
   if (!store) return 1;
   auto img = store->images().Resolve(name);
   if (!img) return Fail(img.error());
+#ifdef CB_MATERIALIZE_BEFORE_PUSH
+  img = executor::MaterializeImage(*store, *img, snapshotter::Compression::kGzip, std::nullopt);
+  if (!img) return Fail(fmt::format("push {}: {}", ref->String(), img.error().ToString()));
+#endif
   auto progress = ProgressFor(o);
   registry::Stores stores{store->blobs(), store->meta(), store->images()};
   auto digest = registry::Push(*img, *ref, stores, *opts, *progress);
   if (!digest) return Fail(fmt::format("push {}: {}", ref->String(), digest.error().ToString()));
   fmt::print("{}@{}\n", ref->Name(), digest->ToString());
+  return 0;
+}
+
+int PushImages(const GlobalOptions& g, const std::vector<std::string>& names) {
+  RegistryCliOptions o;
+  if (names.empty()) return Fail("build --push: name the image with -t NAME[:TAG]");
+  for (const auto& n : names)
+    if (int rc = Push(g, o, n); rc != 0) return rc;
   return 0;
 }
 

@@ -28,6 +28,7 @@ struct BuildOptions {
   std::string progress = "auto";
   std::string metadata_file;
   std::string context = ".";
+  bool push = false;  ///< --push: push every -t name after the build
   std::vector<std::string> build_args;  ///< K=V, or K to take the caller's environment value
   std::vector<std::string> secrets;     ///< id=ID,src=PATH (or env=VAR)
   std::string platform = "linux/amd64";
@@ -65,6 +66,8 @@ int Push(const GlobalOptions& g, const RegistryCliOptions& o, const std::string&
 int Login(const RegistryCliOptions& o, const std::string& server, std::string user, std::string password,
           bool password_stdin);
 int Logout(const std::string& server);
+/// `build --push`: pushes each local image name in `names` to its registry.
+int PushImages(const GlobalOptions& g, const std::vector<std::string>& names);
 
 /// Registers `prune` and `system df` (cli/prune.cc); their callbacks set rc.
 void AddSpaceVerbs(CLI::App& app, const GlobalOptions& g, int& rc);

@@ -230,7 +230,9 @@ Status Client::Ping() {
       return Authenticate(resp->www_authenticate);
     }
     if (resp->status == 200) return Ok();
-    return ResponseError(*resp, fmt::format("{} is not an OCI registry (GET {})", ep_.host, req.url));
+    Error e = ResponseError(*resp, fmt::format("{} is not an OCI registry (GET {})", ep_.host, req.url));
+    if (!errors.empty()) e.message = errors + "; " + e.message;  // why HTTPS failed matters more
+    return e;
   }
   return MakeError(ErrorCode::kIo, "reach registry `{}`: {}", ep_.host, errors);
 }

@@ -71,14 +71,20 @@ def inspect_digest(cb, name):
     return info["ManifestDigest"]
 
 
+def pushed_digest(p):
+    """The digest `cbuild push` prints on stdout (NAME@sha256:...)."""
+    line = p.stdout.strip().splitlines()[-1]
+    assert "@sha256:" in line, p.stdout
+    return line.split("@", 1)[1]
+
+
 def test_push_then_pull_into_fresh_root(base, registry, env, other_root):
     name = f"{registry.host}/library/busybox:1"
     base("tag", "busybox:latest", name)
     p = base("push", name, env=env)
-    assert "@sha256:" in p.stdout
     assert "Pushed" in p.stderr
     other_root("pull", name, env=env)
-    assert inspect_digest(base, name) == inspect_digest(other_root, name)
+    assert pushed_digest(p) == inspect_digest(other_root, name)
     # A second pull finds every layer in the store.
     again = other_root("pull", name, env=env)
     assert "Already exists" in again.stderr and "Pull complete" not in again.stderr
@@ -96,6 +102,15 @@ def test_build_from_registry_image_pulls_it(base, registry, env, other_root, tmp
     other_root("build", "-t", "pulled:1", "--progress", "plain", str(ctx), env=env)
     out = other_root("run", "--rm", "pulled:1", "cat", "/out", env=env)
     assert out.stdout.strip() == "built"
+
+
+def test_build_push(base, registry, env, other_root, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo pushed > /p\n")
+    name = f"{registry.host}/built/app:1"
+    base("build", "--push", "-t", name, str(ctx), env=env)
+    assert other_root("run", "--rm", name, "cat", "/p", env=env).stdout.strip() == "pushed"
 
 
 def test_run_pulls_missing_image(base, registry, env, other_root):
@@ -133,15 +148,15 @@ def test_cbuild_pushes_skopeo_copies(base, registry, env, tmp_path):
     need("skopeo")
     name = f"{registry.host}/cb/busybox:v1"
     base("tag", "busybox:latest", name)
-    base("push", "-q", name, env=env)
+    digest = pushed_digest(base("push", "-q", name, env=env))
     got = subprocess.run(["skopeo", "inspect", "--tls-verify=false", f"docker://{name}"], check=True,
                          capture_output=True, text=True).stdout
-    assert json.loads(got)["Digest"] == inspect_digest(base, name)
+    assert json.loads(got)["Digest"] == digest
     out = tmp_path / "oci"
     subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{name}", f"oci:{out}"], check=True,
                    capture_output=True)
     index = json.loads((out / "index.json").read_text())
-    assert index["manifests"][0]["digest"] == inspect_digest(base, name)
+    assert index["manifests"][0]["digest"] == digest
 
 
 def test_tls_and_htpasswd_login_push_pull(base, secure_registry, env, other_root):
@@ -164,9 +179,9 @@ def test_tls_and_htpasswd_login_push_pull(base, secure_registry, env, other_root
     assert "Login Succeeded" in p.stdout
     cfg = json.load(open(os.path.join(env["DOCKER_CONFIG"], "config.json")))
     assert host in cfg["auths"]
-    base("push", *ca, "-q", name, env=env)
+    digest = pushed_digest(base("push", *ca, "-q", name, env=env))
     other_root("pull", *ca, "-q", name, env=env)
-    assert inspect_digest(base, name) == inspect_digest(other_root, name)
+    assert digest == inspect_digest(other_root, name)
     assert "hunter22" not in base("push", *ca, name, env=env).stderr
     p = base("logout", host, env=env)
     assert host not in json.load(open(os.path.join(env["DOCKER_CONFIG"], "config.json")))["auths"]

@@ -119,7 +119,7 @@ TEST_CASE("URLs: parse, resolve Location, encode") {
   CHECK_FALSE(ParseUrl("no-scheme"));
   CHECK(ResolveLocation("http://a:1/v2/x/blobs/uploads/", "/v2/x/blobs/uploads/u1") == "http://a:1/v2/x/blobs/uploads/u1");
   CHECK(ResolveLocation("http://a:1/v2/x", "https://b/c") == "https://b/c");
-  CHECK(ResolveLocation("http://a:1/v2/x", "//b/c") == "http:////b/c" || true);
+  CHECK(ResolveLocation("http://a:1/v2/x", "//b/c") == "http://b/c");
   CHECK(UrlEncode("repository:a/b:pull,push") == "repository%3Aa%2Fb%3Apull%2Cpush");
 }
 
