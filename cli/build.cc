@@ -13,6 +13,7 @@
 #include "cli/verbs.h"
 #include "common/fs.h"
 #include "executor/builder.h"
+#include "executor/export.h"
 #include "executor/host_mount.h"
 #include "parser/parser.h"
 
@@ -104,6 +105,12 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   std::string df_name;
   auto text = ReadDockerfile(o, df_name);
   if (!text) return Fail(text.error());
+  std::optional<executor::OutputSpec> output;  // --output: checked before anything runs
+  if (!o.output.empty()) {
+    auto spec = executor::ParseOutputSpec(o.output);
+    if (!spec) return Fail(spec.error()) + 1;
+    output = *spec;
+  }
   if (auto ns = executor::EnterPrivateMountNamespace(); !ns)
     return Fail(fmt::format("build needs root (mount namespaces, overlayfs): {}", ns.error().message));
   auto store = OpenStore(g);
@@ -143,7 +150,11 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   if (o.push) {  // --push: every -t name goes to its registry (cli/registry.cc)
     if (int rc = PushImages(g, o.tags); rc != 0) return rc;
   }
-  fmt::print("{}\n", result->image.manifest_digest.ToString());
+  if (output) {
+    if (auto st = executor::ExportBuildOutput(*store, result->image, *output, o.tags); !st) return Fail(st.error());
+    progress->Note(fmt::format("exporting to {} {} done", output->type, output->dest));
+  }
+  if (!output || output->dest != "-") fmt::print("{}\n", result->image.manifest_digest.ToString());
   return 0;
 }
 

@@ -27,6 +27,7 @@ struct BuildOptions {
   bool no_cache = false;
   std::string progress = "auto";
   std::string metadata_file;
+  std::string output;  ///< --output spec (executor/export.h); empty = the store only
   std::string context = ".";
   bool push = false;  ///< --push: push every -t name after the build
   std::vector<std::string> build_args;  ///< K=V, or K to take the caller's environment value
@@ -50,7 +51,8 @@ int Images(const GlobalOptions& g, const std::string& format);
 int Inspect(const GlobalOptions& g, const std::vector<std::string>& images);
 int Tag(const GlobalOptions& g, const std::string& source, const std::string& target);
 int Rmi(const GlobalOptions& g, const std::vector<std::string>& images);
-int Save(const GlobalOptions& g, const std::string& image, const std::string& output, const std::string& format);
+/// Registers `save` and `load` (cli/save.cc, cli/load.cc); their callbacks set rc.
+void AddArchiveVerbs(CLI::App& app, const GlobalOptions& g, int& rc);
 int Import(const GlobalOptions& g, const std::string& tarball, const std::string& name);
 
 /// Flags shared by pull, push and login (cli/registry.cc).

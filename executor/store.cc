@@ -51,12 +51,14 @@ snapshotter::DiffOptions Store::LayerDiffOptions() {
 
 Result<std::optional<cache::LayerRecord>> Store::CommitLayer(snapshotter::ActiveSnapshot& snap) {
   if (DirIsEmpty(snap.upper())) return std::optional<cache::LayerRecord>();
-  auto writer = CB_TRY(blobs_->NewWriter());
-  auto differ = snapshotter::NewTarDiffer();
-  snapshotter::LayerBlob lb = CB_TRY(differ->Diff(snap.upper(), writer->fd(), LayerDiffOptions()));
-  CB_TRY(writer->Commit(lb.digest, lb.size));
-  cache::LayerRecord rec{lb.diff_id, lb.digest, lb.size, lb.media_type};
-  CB_TRY(meta_->PutLayer(rec));
+  // Lazy compression: only the diff_id is needed now; the tar goes to /dev/null.
+  UniqueFd null_fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  if (!null_fd) return ErrnoError(errno, "open `/dev/null`");
+  snapshotter::DiffOptions opts = LayerDiffOptions();
+  opts.compression = snapshotter::Compression::kNone;
+  snapshotter::LayerBlob lb = CB_TRY(snapshotter::NewTarDiffer()->Diff(snap.upper(), null_fd.get(), opts));
+  cache::LayerRecord rec{lb.diff_id, lb.diff_id, lb.size, lb.media_type};
+  CB_TRY(RememberLayerSource(rec, opts));
   CB_TRY(snaps_->Commit(snap, lb.diff_id));
   return std::optional<cache::LayerRecord>(rec);
 }

@@ -25,10 +25,18 @@ class Store {
   snapshotter::Snapshotter& snapshots() { return *snaps_; }
   image::ImageStore& images() { return *images_; }
 
-  /// Turns an active snapshot's changes into a layer: diff of its upper dir written as a
-  /// compressed blob, the layer recorded, the upper dir committed as the layer's snapshot.
-  /// nullopt when nothing changed (the step gets an empty_layer history entry instead).
+  /// Turns an active snapshot's changes into a layer: the upper dir's tar is streamed through
+  /// SHA-256 only (no blob is written: compression is lazy, see EnsureBlob), the layer is
+  /// recorded in its uncompressed form (media type ...layer.v1.tar, blob = diff_id, size = tar
+  /// size) and the upper dir committed as the layer's snapshot. nullopt when nothing changed
+  /// (the step gets an empty_layer history entry instead).
   Result<std::optional<cache::LayerRecord>> CommitLayer(snapshotter::ActiveSnapshot& snap);
+
+  /// The stored blob of layer `diff_id` in `compression`, made on first use and remembered:
+  /// recompressed from another stored blob of the layer, else diffed from its snapshot (with
+  /// the options it was committed with); the result's diff_id is checked either way.
+  /// kNotFound when the layer has neither. Thread-safe (blob writes are atomic, records upserted).
+  Result<cache::LayerRecord> EnsureBlob(const Digest& diff_id, snapshotter::Compression compression);
 
   /// Makes sure every layer of `img` has an unpacked snapshot, applying blobs where missing.
   Status EnsureSnapshots(const image::Image& img);
@@ -41,6 +49,11 @@ class Store {
 
  private:
   Store() = default;
+  // Layer blob bookkeeping (executor/layer_blobs.cc).
+  Status RememberLayerSource(const cache::LayerRecord& rec, const snapshotter::DiffOptions& opts);
+  Status RecordLayerBlob(const cache::LayerRecord& rec);
+  Result<std::optional<cache::LayerRecord>> FindLayerBlob(const Digest& diff_id, const std::string& media_type);
+
   std::string root_;
   std::unique_ptr<cache::BlobStore> blobs_;
   std::unique_ptr<cache::MetadataStore> meta_;

@@ -1,0 +1,207 @@
+#include "executor/export.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <thread>
+
+#include "common/fs.h"
+#include "executor/host_mount.h"
+#include "image/docker_archive.h"
+#include "image/oci_archive.h"
+#include "snapshotter/applier.h"
+
+namespace cb::executor {
+namespace {
+
+using snapshotter::Compression;
+
+bool IsCompressed(const std::string& mt) {
+  return mt.find("gzip") != std::string::npos || mt.find("zstd") != std::string::npos;
+}
+
+/// Docker schema2 media types → their OCI equivalents (a converted manifest is OCI).
+std::string OciMediaType(const std::string& mt) {
+  if (mt == image::kMediaTypeDockerLayerGzip) return image::kMediaTypeLayerGzip;
+  if (mt == "application/vnd.docker.image.rootfs.diff.tar") return image::kMediaTypeLayer;
+  if (mt == image::kMediaTypeDockerConfig) return image::kMediaTypeConfig;
+  return mt;
+}
+
+std::optional<int64_t> SourceDateEpoch() {
+  const char* e = std::getenv("SOURCE_DATE_EPOCH");
+  if (!e || !*e) return std::nullopt;
+  return std::strtoll(e, nullptr, 10);
+}
+
+/// Streams the merged root filesystem at `dir` into `spec.dest` (tar file or directory).
+Status WriteTree(const std::string& dir, const OutputSpec& spec) {
+  snapshotter::DiffOptions opts;
+  opts.compression = spec.compression.value_or(Compression::kNone);
+  opts.clamp_mtime = SourceDateEpoch();
+  opts.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (spec.type == "tar") {
+    UniqueFd fd;
+    std::string tmp;
+    if (spec.dest == "-") {
+      fd = UniqueFd(::fcntl(1, F_DUPFD_CLOEXEC, 3));
+    } else {
+      tmp = spec.dest + ".tmp-XXXXXX";
+      fd = UniqueFd(::mkostemp(tmp.data(), O_CLOEXEC));
+    }
+    if (!fd) return ErrnoError(errno, fmt::format("create `{}`", spec.dest));
+    auto blob = snapshotter::NewTarDiffer()->Diff(dir, fd.get(), opts);
+    Status st = blob ? Ok() : Status(std::move(blob).error());
+    if (st && !tmp.empty()) {
+      ::fchmod(fd.get(), 0644);
+      if (::fsync(fd.get()) != 0 || ::rename(tmp.c_str(), spec.dest.c_str()) != 0)
+        st = ErrnoError(errno, fmt::format("write `{}`", spec.dest));
+    }
+    if (!st && !tmp.empty()) ::unlink(tmp.c_str());
+    return st;
+  }
+  CB_TRY(fs::MakeDirs(spec.dest));
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) return ErrnoError(errno, "pipe");
+  UniqueFd rd(p[0]), wr(p[1]);
+  opts.compression = Compression::kNone;
+  Result<snapshotter::LayerBlob> diffed = MakeError(ErrorCode::kFailed, "not run");
+  std::thread differ([&] {
+    diffed = snapshotter::NewTarDiffer()->Diff(dir, wr.get(), opts);
+    wr.reset();
+  });
+  snapshotter::ApplyOptions ao;
+  ao.overlay_whiteouts = false;
+  auto applied = snapshotter::NewTarApplier()->Apply(rd.get(), spec.dest, ao);
+  char buf[65536];
+  while (::read(rd.get(), buf, sizeof buf) > 0) {
+  }
+  differ.join();
+  if (!diffed) return std::move(diffed).error();
+  if (!applied) return std::move(applied).error();
+  return Ok();
+}
+
+Status ExportRootfs(Store& store, const image::Image& img, const OutputSpec& spec) {
+  CB_TRY(store.EnsureSnapshots(img));
+  std::string mnt = CB_TRY(fs::MakeTempDir(store.root(), "export-"));
+  Status st = [&]() -> Status {
+    if (img.config.diff_ids.empty()) return WriteTree(mnt, spec);
+    auto view = CB_TRY(store.snapshots().View(img.config.diff_ids));
+    auto m = CB_TRY(ScopedMount::Mount(view, mnt));
+    CB_TRY(WriteTree(mnt, spec));
+    return m.Unmount();
+  }();
+  (void)::rmdir(mnt.c_str());
+  return st;
+}
+
+}  // namespace
+
+Result<snapshotter::Compression> ParseCompression(std::string_view name) {
+  if (name == "gzip") return Compression::kGzip;
+  if (name == "zstd") return Compression::kZstd;
+  if (name == "none" || name == "uncompressed") return Compression::kNone;
+  return MakeError(ErrorCode::kInvalidArgument, "compression `{}`: expected gzip, zstd or none", name);
+}
+
+Result<OutputSpec> ParseOutputSpec(std::string_view spec) {
+  OutputSpec out;
+  if (spec.find('=') == std::string_view::npos) {
+    out.type = "local";
+    out.dest = std::string(spec);
+    return out;
+  }
+  size_t i = 0;
+  while (i <= spec.size()) {
+    size_t j = spec.find(',', i);
+    if (j == std::string_view::npos) j = spec.size();
+    std::string_view kv = spec.substr(i, j - i);
+    i = j + 1;
+    if (kv.empty()) continue;
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos)
+      return MakeError(ErrorCode::kInvalidArgument, "--output: `{}` is not KEY=VALUE", kv);
+    std::string_view k = kv.substr(0, eq), v = kv.substr(eq + 1);
+    if (k == "type") {
+      out.type = std::string(v);
+    } else if (k == "dest") {
+      out.dest = std::string(v);
+    } else if (k == "compression") {
+      out.compression = CB_TRY(ParseCompression(v));
+    } else if (k == "name") {
+      out.names.emplace_back(v);
+    } else {
+      return MakeError(ErrorCode::kInvalidArgument, "--output: unknown key `{}` (type, dest, compression, name)", k);
+    }
+  }
+  if (out.type != "oci" && out.type != "docker" && out.type != "local" && out.type != "tar" && out.type != "image")
+    return MakeError(ErrorCode::kInvalidArgument, "--output: type `{}`: expected oci, docker, local, tar or image",
+                     out.type);
+  if (out.type != "image" && out.dest.empty())
+    return MakeError(ErrorCode::kInvalidArgument, "--output type={} needs dest=PATH", out.type);
+  if (out.type == "local" && out.dest == "-")
+    return MakeError(ErrorCode::kInvalidArgument, "--output type=local: dest must be a directory, not `-`");
+  return out;
+}
+
+Result<image::Image> MaterializeImage(Store& store, const image::Image& img, Compression dflt,
+                                      std::optional<Compression> force) {
+  const auto& ids = img.config.diff_ids;
+  if (ids.size() != img.manifest.layers.size())
+    return MakeError(ErrorCode::kCorrupt, "image {}: {} layers but {} diff_ids", img.manifest_digest.ToString(),
+                     img.manifest.layers.size(), ids.size());
+  image::Manifest m = img.manifest;
+  bool changed = false;
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    auto& l = m.layers[i];
+    bool have = store.blobs().Has(l.digest);
+    bool keep = force ? (have && l.media_type == snapshotter::LayerMediaType(*force))
+                      : (have && (IsCompressed(l.media_type) || dflt == Compression::kNone));
+    if (keep) continue;
+    auto rec = CB_TRY_CTX(store.EnsureBlob(ids[i], force.value_or(dflt)), "layer {}", i + 1);
+    l.media_type = rec.media_type;
+    l.digest = rec.blob;
+    l.size = rec.blob_size;
+    changed = true;
+  }
+  if (!changed) return img;
+  m.media_type = image::kMediaTypeManifest;
+  m.config.media_type = OciMediaType(m.config.media_type);
+  for (auto& l : m.layers) l.media_type = OciMediaType(l.media_type);
+  std::string json = image::ToJson(m);
+  image::Image out = img;
+  out.manifest = m;
+  out.manifest_digest = CB_TRY(store.blobs().Put(json));
+  out.manifest_size = static_cast<int64_t>(json.size());
+  return out;
+}
+
+Status ExportImage(Store& store, const image::Image& img, const OutputSpec& spec,
+                   const std::vector<image::Reference>& names) {
+  if (spec.type == "image") return Ok();
+  if (spec.type == "local" || spec.type == "tar") return ExportRootfs(store, img, spec);
+  if (spec.type == "oci") {
+    auto out = CB_TRY(MaterializeImage(store, img, Compression::kGzip, spec.compression));
+    return image::WriteOciArchive(store.blobs(), out, names, spec.dest);
+  }
+  auto out = CB_TRY(MaterializeImage(store, img, Compression::kNone, spec.compression));
+  return image::WriteDockerArchive(store.blobs(), out, names, spec.dest);
+}
+
+Status ExportBuildOutput(Store& store, const image::Image& img, const OutputSpec& spec,
+                         const std::vector<std::string>& tags) {
+  std::vector<image::Reference> names;
+  for (const auto& n : tags) names.push_back(CB_TRY(image::ParseReference(n)));
+  for (const auto& n : spec.names) {
+    auto ref = CB_TRY(image::ParseReference(n));
+    names.push_back(ref);
+    if (spec.type == "image") CB_TRY(store.images().Tag(ref, img.manifest_digest));
+  }
+  return ExportImage(store, img, spec, names);
+}
+
+}  // namespace cb::executor
