@@ -42,6 +42,7 @@ Mount ActiveSnapshot::RootMount() const {
 Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(const std::string& root) {
   CB_TRY(fs::MakeDirs(root + "/snapshots/_empty"));
   CB_TRY(fs::MakeDirs(root + "/active"));
+  CB_TRY(fs::MakeDirs(root + "/l"));
   std::string active = root + "/active";
   if (DIR* d = ::opendir(active.c_str())) {
     while (struct dirent* e = ::readdir(d)) {
@@ -72,6 +73,7 @@ Result<std::vector<Digest>> Snapshotter::ListLayers() const {
 
 Status Snapshotter::RemoveLayer(const Digest& diff_id) {
   std::string src = LayerPath(diff_id);
+  ::unlink((root_ + "/l/" + diff_id.Hex().substr(0, 16)).c_str());
   if (!fs::Exists(src)) return Ok();
   CB_TRY(fs::MakeDirs(root_ + "/snapshots/_trash"));
   std::string dst = CB_TRY(fs::MakeTempDir(root_ + "/snapshots/_trash", diff_id.Short() + "-"));
@@ -117,7 +119,12 @@ Result<std::vector<std::string>> Snapshotter::LowerDirs(const std::vector<Digest
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
     if (!HasLayer(*it))
       return MakeError(ErrorCode::kNotFound, "layer {} has no snapshot in `{}`", it->ToString(), root_);
-    lowers.push_back(LayerPath(*it));
+    // Short link names keep the overlay option string under the kernel's one-page limit
+    // (40+ layers of full paths do not fit), as Docker's overlay2 "l/" links do.
+    std::string link = root_ + "/l/" + it->Hex().substr(0, 16);
+    if (::symlink(("../snapshots/" + it->Hex()).c_str(), link.c_str()) != 0 && errno != EEXIST)
+      return ErrnoError(errno, fmt::format("symlink `{}`", link));
+    lowers.push_back(link);
   }
   if (lowers.empty()) lowers.push_back(root_ + "/snapshots/_empty");
   return lowers;
