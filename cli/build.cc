@@ -119,8 +119,9 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   auto progress = executor::NewPlainProgress(stderr);
   executor::BuildRequest req;
   req.dockerfile_name = df_name;
+  if (o.file != "-") req.dockerfile_path = o.file.empty() ? o.context + "/Dockerfile" : o.file;
   req.dockerfile_text = *text;
-  req.context_dir = o.context;
+  req.context_dir = std::filesystem::absolute(o.context).lexically_normal().string();
   req.tags = o.tags;
   req.target = o.target;
   req.no_cache = o.no_cache;

@@ -14,6 +14,7 @@
 #include "parser/parser.h"
 #include "registry/registry.h"
 #include "planner/context_hasher.h"
+#include "planner/dockerignore.h"
 #include "planner/plan.h"
 
 namespace cb::executor {
@@ -53,7 +54,8 @@ class BuildRun {
            planner::ContextHasher& ctx)
       : store_(store), progress_(progress), req_(req), plan_(std::move(plan)), hasher_(ctx),
         sctx_{store, sandbox, progress, req.context_dir, ctx.root_fd(), &req.secrets,
-              [this](int i) -> const StageOutput& { return states_[i].out; }} {
+              {}, [this](int i) -> const StageOutput& { return states_[i].out; }} {
+    sctx_.ignored = [this](const std::string& rel) { return ignore_ && ignore_->Excluded(rel); };
     states_.resize(plan_.stages.size());
   }
 
@@ -134,7 +136,7 @@ class BuildRun {
       if (failed_) return MakeError(ErrorCode::kCancelled, "cancelled");
       const Step& s = stage.steps[i];
       progress_.Started(s.number, Label(stage, s), s.text);
-      auto r = RunStep(s, st);
+      auto r = RunStep(s, stage.index, st);
       if (!r) {
         progress_.Failed(s.number, r.error().message);
         return AtStep(s, std::move(r).error());
@@ -146,17 +148,18 @@ class BuildRun {
   }
 
   /// The content part of a step's key: context files, or the state of the stage read from.
-  Result<std::string> ContentKey(const Step& s) {
+  /// For context sources, `files` receives the per-file listing (for cache-miss explanations).
+  Result<std::string> ContentKey(const Step& s, std::vector<planner::ContextFile>* files) {
     std::string out;
     if (s.kind == StepKind::kCopy) {
       if (s.copy.from_stage >= 0) return states_[s.copy.from_stage].fs_key.ToString();
       if (!s.copy.from.empty()) return std::string();  // image digest is in the key material
-      std::vector<std::string> expanded;
-      for (const auto& src : s.copy.sources)
-        for (auto& p : CB_TRY(ExpandSourcePattern(hasher_.root_fd(), src))) expanded.push_back(std::move(p));
-      if (expanded.empty()) return std::string();
+      if (s.copy.sources.empty()) return std::string();
       std::lock_guard<std::mutex> lock(hash_mu_);
-      return CB_TRY(hasher_.HashSources(expanded)).ToString();
+      auto expanded = CB_TRY(hasher_.ExpandSources(s.copy.sources));
+      auto h = CB_TRY(hasher_.HashSourcesDetailed(expanded));
+      *files = std::move(h.files);
+      return h.digest.ToString();
     }
     if (s.kind == StepKind::kRun) {
       for (const auto& m : s.mounts) {
@@ -171,6 +174,56 @@ class BuildRun {
       }
     }
     return out;
+  }
+
+  /// Where the last build of this step (same context, Dockerfile, stage and position) is kept.
+  Digest ExplainId(const Step& s, int stage) const {
+    return KeyOf({"explain", req_.context_dir, req_.dockerfile_name, std::to_string(stage),
+                  std::to_string(s.index_in_stage)});
+  }
+
+  /// Names the first input that differs from the last build of this step, or "" when unknown.
+  std::string MissReason(const Step& s, int stage, const Digest& parent, const std::vector<planner::ContextFile>& files) {
+    if (req_.no_cache) return "--no-cache";
+    auto prev = store_.meta().GetCacheRecord(ExplainId(s, stage));
+    if (!prev || !*prev) return "";
+    auto j = nlohmann::json::parse(**prev, nullptr, false);
+    if (j.is_discarded()) return "";
+    if (j.value("text", "") != s.text) return fmt::format("the instruction changed (was `{}`)", j.value("text", ""));
+    if (j.value("parent", "") != parent.ToString()) {
+      if (s.index_in_stage == 2) return "the base image changed";
+      return fmt::format("the previous step (#{}) was rebuilt", s.number - 1);
+    }
+    auto env_before = j.value("env", std::vector<std::string>{});
+    for (const auto& kv : s.env) {
+      if (std::find(env_before.begin(), env_before.end(), kv) != env_before.end()) continue;
+      std::string k = kv.substr(0, kv.find('='));
+      std::string was = "unset";
+      for (const auto& b : env_before)
+        if (b.rfind(k + "=", 0) == 0) was = "`" + b.substr(k.size() + 1) + "`";
+      return fmt::format("ARG/ENV {} changed: {} → `{}`", k, was, kv.substr(k.size() + 1));
+    }
+    if (j.contains("files")) {
+      auto blob = Digest::Parse(j.value("files", ""));
+      if (blob) {
+        auto text = store_.blobs().Get(*blob);
+        if (text) {
+          auto before = planner::ParseFiles(*text);
+          if (before) {
+            std::string d = planner::FirstDifference(*before, files);
+            if (!d.empty()) return d;
+          }
+        }
+      }
+    }
+    return "the step's inputs changed";
+  }
+
+  Status RememberStep(const Step& s, int stage, const Digest& parent, const Digest& key,
+                      const std::vector<planner::ContextFile>& files) {
+    nlohmann::json j = {{"text", s.text}, {"parent", parent.ToString()}, {"key", key.ToString()}, {"env", s.env}};
+    if (!files.empty()) j["files"] = CB_TRY(store_.blobs().Put(planner::SerializeFiles(files))).ToString();
+    return store_.meta().PutCacheRecord(ExplainId(s, stage), j.dump());
   }
 
   Result<std::optional<std::optional<cache::LayerRecord>>> Lookup(const Digest& key) {
@@ -208,7 +261,7 @@ class BuildRun {
     st.out.diff_ids = st.config.diff_ids;
   }
 
-  Status RunStep(const Step& s, StageState& st) {
+  Status RunStep(const Step& s, int stage, StageState& st) {
     auto t0 = std::chrono::steady_clock::now();
     StepReport rep{s.number, s.text, false, {}, {}, 0};
     if (s.kind == StepKind::kConfig) {
@@ -217,13 +270,17 @@ class BuildRun {
       rep.cached = !req_.no_cache && CB_TRY(store_.meta().GetCacheRecord(rep.cache_key)).has_value();
       if (!rep.cached) CB_TRY(store_.meta().PutCacheRecord(rep.cache_key, "{}"));
     } else {
-      std::string content = CB_TRY(ContentKey(s));
+      std::vector<planner::ContextFile> files;
+      std::string content = CB_TRY(ContentKey(s, &files));
       rep.cache_key = KeyOf({st.fs_key.ToString(), s.key_material, content});
       auto hit = CB_TRY(Lookup(rep.cache_key));
       if (hit) {
         AddLayer(st, *hit, s.created_by);
         rep.cached = true;
       } else {
+        rep.miss_reason = MissReason(s, stage, st.fs_key, files);
+        if (!rep.miss_reason.empty()) progress_.CacheMiss(s.number, rep.miss_reason);
+        CB_TRY(RememberStep(s, stage, st.fs_key, rep.cache_key, files));
         auto layer = CB_TRY(ExecuteStep(sctx_, s, st.config.diff_ids));
         CB_TRY(Record(rep.cache_key, layer));
         AddLayer(st, layer, s.created_by);
@@ -246,6 +303,11 @@ class BuildRun {
   planner::Plan plan_;
   planner::ContextHasher& hasher_;
   StepContext sctx_;
+
+ public:
+  const planner::IgnoreMatcher* ignore_ = nullptr;
+
+ private:
   std::vector<StageState> states_;
   std::vector<StepReport> reports_;
   std::mutex mu_, hash_mu_;
@@ -275,11 +337,15 @@ Result<BuildResult> Build(Store& store, Sandbox& sandbox, Progress& progress, co
   planner::Plan plan = CB_TRY(planner::Lower(df, lo));
   std::vector<image::Reference> tags;
   for (const auto& t : req.tags) tags.push_back(CB_TRY(image::ParseReference(t)));
-  auto ctx = CB_TRY(planner::ContextHasher::Open(req.context_dir));
+  auto ignore = CB_TRY(planner::IgnoreMatcher::Load(req.context_dir, req.dockerfile_path));
+  auto ctx = CB_TRY(planner::ContextHasher::Open(req.context_dir, &ignore, store.root() + "/context-cache"));
   BuildResult result;
   result.warnings = plan.warnings;
   BuildRun run(store, sandbox, progress, req, std::move(plan), ctx);
-  CB_TRY(run.RunAll());
+  run.ignore_ = &ignore;
+  auto ran = run.RunAll();
+  (void)ctx.SaveStatCache();
+  CB_TRY(std::move(ran));
   const StageState& st = run.Target();
   image::Manifest m;
   m.layers = st.layers;
