@@ -1,5 +1,6 @@
 #include "registry/transfer_progress.h"
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <vector>
@@ -22,6 +23,11 @@ class TerminalProgress : public TransferProgress {
   void Note(const std::string& line) override {
     std::lock_guard<std::mutex> l(mu_);
     Erase();
+    bool all_done = std::all_of(rows_.begin(), rows_.end(), [](const Row& r) { return !r.status.empty(); });
+    if (tty_ && all_done) {  // finished rows become ordinary lines above the note
+      for (const auto& r : rows_) fmt::print(out_, "{}\n", Line(r));
+      rows_.clear();
+    }
     fmt::print(out_, "{}\n", line);
     drawn_ = 0;
     Draw(true);
