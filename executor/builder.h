@@ -20,6 +20,7 @@ namespace cb::executor {
 struct BuildRequest {
   std::string dockerfile_name = "Dockerfile";  ///< for messages
   std::string dockerfile_text;
+  std::string dockerfile_path;  ///< for `<Dockerfile>.dockerignore`; empty for stdin
   std::string context_dir;
   std::vector<std::string> tags;  ///< normalized by the builder
   std::string target;

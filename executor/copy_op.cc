@@ -161,8 +161,10 @@ Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool
   }
   if (S_ISDIR(st.st_mode)) {
     CB_TRY(rooted::MkdirAll(root_fd, base.empty() ? "/" : base, 0755, req.uid, req.gid));
+    std::string prefix = CleanRel(src);
     return rooted::Walk(in->get(), [&](const rooted::WalkEntry& e) -> Status {
       if (!req.excludes.empty() && Excluded(req, e.rel)) return Ok();
+      if (req.ignored && req.ignored(prefix.empty() ? e.rel : prefix + "/" + e.rel)) return Ok();
       return CopyEntry(e, root_fd, base, req);
     });
   }

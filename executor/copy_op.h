@@ -1,6 +1,7 @@
 // COPY from the build context into a mounted root filesystem, without a sandbox.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -20,6 +21,9 @@ struct CopyRequest {
   std::vector<std::string> excludes; ///< --exclude patterns, matched against paths below a source
   bool parents = false;              ///< --parents: keep each source's path under dest
   bool add = false;                  ///< ADD: local tar archives are extracted into dest
+  /// When set, paths below the source root (relative to it, '/'-separated) for which it returns
+  /// true are skipped (.dockerignore).
+  std::function<bool(const std::string&)> ignored;
   /// Heredoc sources: (file name, content).
   std::vector<std::pair<std::string, std::string>> inline_files;
 };

@@ -219,6 +219,7 @@ Status ExecCopy(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& sn
   UniqueFd root = CB_TRY(rooted::OpenRoot(snap.rootfs()));
   CopyRequest cr;
   cr.context_fd = src_fd;
+  if (c.from.empty()) cr.ignored = ctx.ignored;
   for (const auto& src : c.sources)
     for (auto& p : CB_TRY(ExpandSourcePattern(src_fd, src))) cr.sources.push_back(std::move(p));
   cr.dest = c.dest.size() > 1 && c.dest.back() == '/' ? c.dest.substr(0, c.dest.size() - 1) : c.dest;

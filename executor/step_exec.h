@@ -29,6 +29,8 @@ struct StepContext {
   std::string context_dir;
   int context_fd = -1;
   const std::map<std::string, std::string>* secrets = nullptr;
+  /// .dockerignore for context sources (may be null).
+  std::function<bool(const std::string&)> ignored;
   /// Layers of a finished stage, by index.
   std::function<const StageOutput&(int)> stage;
 };

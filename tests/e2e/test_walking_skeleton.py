@@ -214,3 +214,30 @@ def test_no_mounts_leak_from_build_and_run(base, hello_ctx):
     build(base, hello_ctx)
     base("run", "--rm", "hello")
     assert mountinfo() == before
+
+
+def test_cache_miss_names_the_changed_file_and_arg(base, tmp_path):
+    (tmp_path / "a.txt").write_text("one")
+    (tmp_path / "b.txt").write_text("two")
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nARG V=1\nRUN echo $V > /v\nCOPY . /ctx\nRUN ls /ctx\n")
+    base("build", "--progress", "plain", str(tmp_path))
+    (tmp_path / "b.txt").write_text("changed")
+    p = base("build", "--progress", "plain", "--metadata-file", str(tmp_path / "m.json"), str(tmp_path))
+    assert "#3 cache miss: file `b.txt` changed" in p.stderr, p.stderr
+    assert "#4 cache miss: the previous step (#3) was rebuilt" in p.stderr, p.stderr
+    meta = json.loads((tmp_path / "m.json").read_text())
+    reasons = {s["n"]: s.get("miss_reason") for s in meta["steps"]}
+    assert reasons[3] == "file `b.txt` changed" and meta["steps"][1]["cached"] is True
+    p = base("build", "--progress", "plain", "--build-arg", "V=2", str(tmp_path))
+    assert "cache miss: ARG/ENV V changed: `1` → `2`" in p.stderr, p.stderr
+
+
+def test_dockerignore_keeps_files_out_of_copy_and_key(base, tmp_path):
+    (tmp_path / "keep.txt").write_text("keep")
+    (tmp_path / "secret.key").write_text("nope")
+    (tmp_path / ".dockerignore").write_text("*.key\n")
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx\n")
+    first = base("build", "-t", "ign", str(tmp_path)).stdout
+    assert base("run", "--rm", "ign", "ls", "-A", "/ctx").stdout.split() == [".dockerignore", "Dockerfile", "keep.txt"]
+    (tmp_path / "secret.key").write_text("changed but ignored")
+    assert base("build", "-t", "ign", str(tmp_path)).stdout == first
