@@ -178,7 +178,7 @@ Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins) {
     c.sources.push_back(src);
   }
   std::string dest = CB_TRY(s.Expand(ins, ins.args.back()));
-  bool dir = !dest.empty() && (dest.back() == '/' || dest == "." || dest.size() >= 2 && dest.substr(dest.size() - 2) == "/.");
+  bool dir = !dest.empty() && (dest.back() == '/' || dest == "." || (dest.size() >= 2 && dest.substr(dest.size() - 2) == "/."));
   c.dest = ResolvePath(s.config.working_dir, dest);
   if (dir && c.dest != "/") c.dest += "/";
   st.created_by = st.text + " # buildkit";
