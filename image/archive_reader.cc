@@ -23,7 +23,7 @@ struct Entry {
   std::string link;     ///< symlink / hard link target (cleaned path), else empty
 };
 
-/// "./a//b" → "a/b"; empty on `..` or an absolute path.
+/// "./a//b" → "a/b", "a/../b" → "b"; *bad for an absolute path or a `..` above the root.
 std::string CleanName(std::string_view n, bool* bad) {
   std::vector<std::string> parts;
   size_t i = 0;
@@ -32,8 +32,12 @@ std::string CleanName(std::string_view n, bool* bad) {
     size_t j = n.find('/', i);
     if (j == std::string_view::npos) j = n.size();
     std::string_view p = n.substr(i, j - i);
-    if (p == "..") *bad = true;
-    if (!p.empty() && p != ".") parts.emplace_back(p);
+    if (p == "..") {
+      if (parts.empty()) *bad = true;  // climbs above the archive's root
+      else parts.pop_back();
+    } else if (!p.empty() && p != ".") {
+      parts.emplace_back(p);
+    }
     i = j + 1;
   }
   std::string out;
@@ -110,7 +114,7 @@ Status StagedArchive::Impl::ReadAll(cache::BlobStore& blobs, archive* a) {
     } else if (archive_entry_filetype(ae) != AE_IFREG) {
       continue;
     }
-    if (bad) return MakeError(ErrorCode::kCorrupt, "archive `{}`: entry `{}`: link leaves the archive", path, name);
+    if (bad) continue;  // a link out of the archive is never followed (naming it is "no entry")
     if (e.link.empty()) {
       e.writer = CB_TRY(blobs.NewWriter());
       e.small = archive_entry_size(ae) <= kKeepInMemory;
