@@ -14,6 +14,7 @@ import io
 import json
 import lzma
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -49,7 +50,38 @@ ALWAYS = {
     "docker-format-peer": "buildah builds with --format docker: in OCI format it drops Healthcheck, "
                           "OnBuild and Shell, which BuildKit and cbuild keep in the OCI config",
     "mtimes": "file times are not compared: cbuild clamps them to SOURCE_DATE_EPOCH, buildah keeps build time",
+    "mount-stubs": "buildah leaves the empty files and directories it created as mount points for RUN "
+                   "(/etc/hostname, /etc/hosts, /etc/resolv.conf, /run, RUN --mount targets) in the layer; "
+                   "BuildKit removes them",
 }
+_STUB_FILES = {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
+
+
+def mount_stub_paths(dockerfile_text):
+    """Paths buildah may leave behind as mount points: the runtime's files, /run, and every RUN
+    --mount target with its parents (intentional difference `mount-stubs`)."""
+    paths = set(_STUB_FILES) | {"/run", "/run/secrets"}
+    for m in re.finditer(r"--mount=\S*?\b(?:target|dst|destination)=([^,\s]+)", dockerfile_text):
+        p = m.group(1)
+        while p not in ("/", ""):
+            paths.add(p)
+            p = os.path.dirname(p)
+    return paths
+
+
+def drop_mount_stubs(peer_fs, ours_fs, stubs):
+    """buildah's table without the stubs cbuild lacks: empty files at stub paths, and stub
+    directories holding nothing but other stubs."""
+    out = dict(peer_fs)
+    for p in sorted(stubs, key=len, reverse=True):
+        e = out.get(p)
+        if e is None or p in ours_fs:
+            continue
+        if e.type == "file" and e.size == 0 and p in _STUB_FILES:
+            del out[p]
+        elif e.type == "dir" and not any(q.startswith(p + "/") for q in out):
+            del out[p]
+    return out
 
 
 def peer_ignores(spec):
