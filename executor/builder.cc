@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 #include <tbb/flow_graph.h>
+#include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
 #include "executor/copy_op.h"
@@ -64,7 +65,11 @@ class BuildRun {
     std::vector<int> needed;
     for (const auto& st : plan_.stages)
       if (st.needed) needed.push_back(st.index);
-    tbb::task_arena arena(std::max<int>(2, static_cast<int>(needed.size())));
+    // Stages mostly wait on sandboxed processes: let every independent stage have a thread,
+    // whatever the core count (TBB otherwise caps workers at the number of cores).
+    int threads = std::max<int>(2, static_cast<int>(needed.size()) + 1);
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, static_cast<size_t>(threads));
+    tbb::task_arena arena(threads);
     arena.execute([&] {
       tbb::flow::graph g;
       using Node = tbb::flow::continue_node<tbb::flow::continue_msg>;

@@ -183,7 +183,7 @@ Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool
   }
   size_t slash = target.rfind('/');
   std::string parent = slash == 0 ? "/" : target.substr(0, slash);
-  UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, parent, 0755, 0, 0));
+  UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, parent, 0755, req.uid, req.gid));
   return WriteFile(in->get(), st, dir.get(), target.substr(slash + 1), target, req);
 }
 
@@ -238,7 +238,7 @@ Status CopyFromContext(const CopyRequest& req, int root_fd) {
   for (const auto& [name, content] : req.inline_files) {
     std::string target = dest_dir ? (req.dest == "/" ? "" : req.dest) + "/" + name : req.dest;
     size_t slash = target.rfind('/');
-    UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, slash == 0 ? "/" : target.substr(0, slash), 0755, 0, 0));
+    UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, slash == 0 ? "/" : target.substr(0, slash), 0755, req.uid, req.gid));
     struct stat st = {};
     st.st_mode = S_IFREG | 0644;
     CB_TRY(WriteFile(-1, st, dir.get(), target.substr(slash + 1), target, req, content));

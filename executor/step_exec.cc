@@ -151,7 +151,15 @@ Status AddRunMounts(StepContext& ctx, const Step& s, SandboxSpec& spec, RunResou
         std::string value = CB_TRY(fs::ReadFile(it->second));
         spec.env.push_back(m.env + "=" + value);
       }
-      if (!m.target.empty()) spec.mounts.push_back({"bind", it->second, m.target, {"bind", "ro"}});
+      if (!m.target.empty()) {
+        std::string tmp = CB_TRY(fs::MakeTempDir(ctx.store.root() + "/active", std::to_string(::getpid()) + "-secret-"));
+        res.temp_dirs.push_back(tmp);
+        ::chmod(tmp.c_str(), 0700);
+        std::string copy = tmp + "/" + Sha256Of(m.id).Short();
+        CB_TRY(fs::WriteFileAtomic(copy, CB_TRY(fs::ReadFile(it->second)), m.mode.value_or(0400)));
+        if (::chown(copy.c_str(), m.uid.value_or(0), m.gid.value_or(0)) != 0) return ErrnoError(errno, "chown secret");
+        spec.mounts.push_back({"bind", copy, m.target, {"bind", "ro"}});
+      }
     } else {
       return MakeError(ErrorCode::kUnsupported, "RUN --mount=type={} is not supported", m.type);
     }
@@ -187,6 +195,10 @@ Status ExecRun(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& sna
   bool has_path = false;
   for (const auto& e : spec.env) has_path = has_path || e.rfind("PATH=", 0) == 0;
   if (!has_path) spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  bool has_home = false;
+  for (const auto& e : spec.env) has_home = has_home || e.rfind("HOME=", 0) == 0;
+  // As runc does for BuildKit: HOME from the image's /etc/passwd when the env has none.
+  if (!has_home) spec.env.push_back("HOME=" + (s.user.empty() ? std::string("/root") : id.home));
   spec.cwd = s.config.working_dir.empty() ? "/" : s.config.working_dir;
   spec.uid = id.uid;
   spec.gid = id.gid;

@@ -1,5 +1,6 @@
 // Lowering of COPY / ADD and of RUN --mount flags.
 #include <algorithm>
+#include <cctype>
 #include <cstdlib>
 
 #include "planner/lowering.h"
@@ -70,9 +71,20 @@ Status MountField(StageScope& s, const ast::Instruction& ins, RunMount& m, const
   } else if (k == "env") {
     m.env = v;
   } else if (k == "size") {
-    auto n = ParseUint(v);
+    // Bytes, or with a k/m/g suffix (binary units, as BuildKit's go-units RAMInBytes).
+    std::string num = v;
+    int64_t mul = 1;
+    if (!num.empty() && std::string("kKmMgG").find(num.back()) != std::string::npos) {
+      char u = static_cast<char>(std::tolower(static_cast<unsigned char>(num.back())));
+      mul = u == 'k' ? 1024 : u == 'm' ? 1024 * 1024 : int64_t{1024} * 1024 * 1024;
+      num.pop_back();
+    } else if (num.size() > 2 && (num.substr(num.size() - 2) == "kb" || num.substr(num.size() - 2) == "mb")) {
+      mul = num[num.size() - 2] == 'k' ? 1024 : 1024 * 1024;
+      num.resize(num.size() - 2);
+    }
+    auto n = ParseUint(num);
     if (!n) return bad("size");
-    m.size = *n;
+    m.size = static_cast<int64_t>(*n) * mul;
   } else {
     return At(*s.df, ins, fmt::format("RUN --mount: unknown option `{}`", k));
   }

@@ -73,10 +73,14 @@ std::vector<std::string> CommandLine(const StageScope& s, const ast::Instruction
 Status Env(StageScope& s, const ast::Instruction& ins, Step& st) {
   std::string hist;
   for (const auto& [k, v] : CB_TRY(Pairs(s, ins))) {
-    s.config.env.erase(std::remove_if(s.config.env.begin(), s.config.env.end(),
-                                      [&](const std::string& kv) { return kv.rfind(k + "=", 0) == 0; }),
-                       s.config.env.end());
-    s.config.env.push_back(k + "=" + v);
+    // Replaced in place, as BuildKit does (PATH stays first).
+    auto it = std::find_if(s.config.env.begin(), s.config.env.end(),
+                           [&, key = k](const std::string& kv) { return kv.rfind(key + "=", 0) == 0; });
+    if (it != s.config.env.end()) {
+      *it = k + "=" + v;
+    } else {
+      s.config.env.push_back(k + "=" + v);
+    }
     hist += (hist.empty() ? "" : " ") + k + "=" + v;
   }
   st.created_by = "ENV " + hist;

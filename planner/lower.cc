@@ -288,6 +288,8 @@ class Lowerer {
       scope.author = b.steps.back().author;
     } else if (lower == "scratch") {
       st.scratch = true;
+      // BuildKit gives images built from scratch the default PATH.
+      scope.config.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
     } else {
       if (!opts_.resolve) return At(df_, ins, "FROM: no image resolver");
       auto base = opts_.resolve(st.base_ref);

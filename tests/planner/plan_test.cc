@@ -7,10 +7,25 @@ using namespace cb;
 
 namespace {
 
+/// A resolver that knows one fake base image with PATH and a CMD.
+planner::LowerOptions Opts(const std::string& target = "") {
+  planner::LowerOptions o;
+  o.target = target;
+  o.resolve = [](const std::string& ref) -> Result<planner::BaseImage> {
+    if (ref != "busybox" && ref != "a" && ref != "b") return MakeError(ErrorCode::kNotFound, "image `{}` not found", ref);
+    planner::BaseImage b;
+    b.digest = Sha256Of(ref);
+    b.config.env = {"PATH=/bin"};
+    b.config.cmd = std::vector<std::string>{"sh"};
+    return b;
+  };
+  return o;
+}
+
 planner::Plan MustLower(const std::string& text, const std::string& target = "") {
   auto df = parser::Parse(text, "Dockerfile");
   REQUIRE(df);
-  auto plan = planner::Lower(*df, planner::LowerOptions{target});
+  auto plan = planner::Lower(*df, Opts(target));
   REQUIRE_MESSAGE(plan, (plan ? "" : plan.error().ToString()));
   return *plan;
 }
@@ -31,13 +46,13 @@ TEST_CASE("the classic five instructions lower to numbered steps") {
   const auto& steps = plan.stages[0].steps;
   REQUIRE(steps.size() == 5);
   CHECK(steps[0].kind == planner::StepKind::kFrom);
-  CHECK(steps[0].base == "busybox");
+  CHECK(plan.stages[0].base_ref == "busybox");
   CHECK(steps[1].kind == planner::StepKind::kWorkdir);
-  CHECK(steps[2].sources == std::vector<std::string>{"."});
-  CHECK(steps[2].dest == "/app");
-  CHECK(steps[3].args == std::vector<std::string>{"make"});
-  CHECK_FALSE(steps[3].exec_form);
-  CHECK(steps[4].exec_form);
+  CHECK(steps[2].copy.sources == std::vector<std::string>{"."});
+  CHECK(steps[2].copy.dest == "/app");
+  CHECK(steps[3].argv == std::vector<std::string>{"/bin/sh", "-c", "make"});
+  CHECK(steps[4].config.cmd == std::vector<std::string>{"./app"});
+  CHECK(steps[4].created_by == "CMD [\"./app\"]");
   CHECK(steps[4].number == 5);
   CHECK(steps[3].loc.line == 4);
   CHECK(plan.total_steps == 5);
@@ -46,9 +61,38 @@ TEST_CASE("the classic five instructions lower to numbered steps") {
 TEST_CASE("lowering errors carry file:line:col") {
   auto df = parser::Parse("FROM busybox\nCOPY onlyone\n", "Dockerfile");
   REQUIRE(df);
-  auto plan = planner::Lower(*df, {});
+  auto plan = planner::Lower(*df, Opts());
   REQUIRE_FALSE(plan);
   CHECK(plan.error().ToString().rfind("Dockerfile:2:1: ", 0) == 0);
   auto df2 = parser::Parse("FROM a AS one\nFROM b AS two\n", "Dockerfile");
-  CHECK(planner::Lower(*df2, {"three"}).error().message.find("three") != std::string::npos);
+  CHECK(planner::Lower(*df2, Opts("three")).error().message.find("three") != std::string::npos);
+}
+
+TEST_CASE("ARG and ENV scoping follow BuildKit") {
+  planner::LowerOptions o = Opts();
+  o.build_args = {{"V", "cli"}, {"UNUSED", "x"}};
+  auto df = parser::Parse("ARG IMG=busybox\nARG V=global\nFROM $IMG\nRUN echo $V\nARG V\nENV E=$V\n"
+                          "ARG TARGETARCH\nRUN echo $TARGETARCH\n", "Dockerfile");
+  REQUIRE(df);
+  auto plan = planner::Lower(*df, o);
+  REQUIRE(plan);
+  const auto& st = plan->stages[0];
+  CHECK(st.base_ref == "busybox");
+  // before `ARG V` in the stage, V is not in scope; after, the --build-arg value wins
+  CHECK(st.steps[1].env == std::vector<std::string>{"PATH=/bin"});
+  CHECK(st.steps[2].config.env == std::vector<std::string>{"PATH=/bin", "E=cli"});
+  CHECK(st.steps[3].created_by == "RUN |2 V=cli TARGETARCH=amd64 /bin/sh -c echo $TARGETARCH # buildkit");
+  REQUIRE(plan->warnings.size() == 1);
+  CHECK(plan->warnings[0].find("UNUSED") != std::string::npos);
+}
+
+TEST_CASE("stages: dependencies, target pruning, ENTRYPOINT resets an inherited CMD") {
+  auto plan = MustLower("FROM busybox AS a\nRUN x\nFROM busybox AS b\nRUN y\n"
+                        "FROM busybox\nCOPY --from=a /x /x\nENTRYPOINT [\"e\"]\n");
+  CHECK(plan.stages[2].deps == std::set<int>{0});
+  CHECK(plan.stages[0].needed);
+  CHECK_FALSE(plan.stages[1].needed);
+  CHECK(plan.stages[1].steps[0].number == 0);
+  CHECK_FALSE(plan.stages[2].steps.back().config.cmd.has_value());
+  CHECK(plan.total_steps == 5);
 }
