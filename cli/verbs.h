@@ -9,10 +9,6 @@ namespace CLI {
 class App;
 }
 
-namespace CLI {
-class App;
-}
-
 namespace cb::cli {
 
 struct GlobalOptions {
@@ -70,9 +66,6 @@ int Login(const RegistryCliOptions& o, const std::string& server, std::string us
 int Logout(const std::string& server);
 /// `build --push`: pushes each local image name in `names` to its registry.
 int PushImages(const GlobalOptions& g, const std::vector<std::string>& names);
-
-/// Registers `prune` and `system df` (cli/prune.cc); their callbacks set rc.
-void AddSpaceVerbs(CLI::App& app, const GlobalOptions& g, int& rc);
 
 /// Registers `prune` and `system df` (cli/prune.cc); their callbacks set rc.
 void AddSpaceVerbs(CLI::App& app, const GlobalOptions& g, int& rc);
