@@ -75,5 +75,5 @@ TEST_CASE("ImageStore puts, tags, resolves and lists") {
   CHECK(store.List()->size() == 1);
   CHECK(*store.Untag(*image::ParseReference("app:1")));
   CHECK(store.List()->empty());
-  fs::RemoveTree(*dir);
+  CHECK(fs::RemoveTree(*dir));
 }
