@@ -109,15 +109,9 @@ Status BlobStore::LockExclusive(bool wait) {
 Status BlobStore::LockShared() { return Flock(lock_fd_.get(), LOCK_SH, root_ + "/lock"); }
 
 Result<std::vector<Digest>> BlobStore::List() const {
-  std::string dir = root_ + "/blobs/sha256";
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return ErrnoError(errno, fmt::format("open `{}`", dir));
   std::vector<Digest> out;
-  while (struct dirent* e = ::readdir(d)) {
-    auto dg = Digest::Parse(std::string("sha256:") + e->d_name);
-    if (dg) out.push_back(*dg);
-  }
-  ::closedir(d);
+  for (const auto& name : CB_TRY(fs::ListDir(root_ + "/blobs/sha256")))
+    if (auto dg = Digest::Parse("sha256:" + name)) out.push_back(*dg);
   return out;
 }
 

@@ -1,5 +1,6 @@
 #include "common/fs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -87,6 +88,18 @@ Result<std::string> MakeTempDir(const std::string& parent, std::string_view pref
   if (::mkdtemp(tmpl.data()) == nullptr)
     return ErrnoError(errno, fmt::format("mkdtemp in `{}`", parent));
   return tmpl;
+}
+
+Result<std::vector<std::string>> ListDir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return ErrnoError(errno, fmt::format("open `{}`", dir));
+  std::vector<std::string> out;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") out.push_back(std::move(n));
+  }
+  ::closedir(d);
+  return out;
 }
 
 bool Exists(const std::string& path) {

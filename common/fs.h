@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 
@@ -27,6 +28,9 @@ Result<std::string> MakeTempDir(const std::string& parent, std::string_view pref
 
 /// True if `path` exists (lstat).
 bool Exists(const std::string& path);
+
+/// Names in a directory (without "." and ".."), unsorted.
+Result<std::vector<std::string>> ListDir(const std::string& dir);
 
 /// fsync of a directory (after renames into it).
 Status SyncDir(const std::string& dir);

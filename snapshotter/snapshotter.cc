@@ -59,15 +59,9 @@ Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(const std::string& root) 
 }
 
 Result<std::vector<Digest>> Snapshotter::ListLayers() const {
-  std::string dir = root_ + "/snapshots";
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return ErrnoError(errno, fmt::format("open `{}`", dir));
   std::vector<Digest> out;
-  while (struct dirent* e = ::readdir(d)) {
-    auto dg = Digest::Parse(std::string("sha256:") + e->d_name);
-    if (dg) out.push_back(*dg);
-  }
-  ::closedir(d);
+  for (const auto& name : CB_TRY(fs::ListDir(root_ + "/snapshots")))
+    if (auto dg = Digest::Parse("sha256:" + name)) out.push_back(*dg);
   return out;
 }
 
