@@ -102,21 +102,27 @@ Result<std::map<std::string, std::string>> Secrets(const std::vector<std::string
 }  // namespace
 
 int Build(const GlobalOptions& g, const BuildOptions& o) {
+  // Made first, so that every error after the flags parsed reaches the user through it
+  // (json: as an "error" event, never as loose text in the event stream).
+  auto progress = executor::NewProgress(executor::ResolveProgressMode(o.progress, STDERR_FILENO));
+  auto fail = [&](const Error& e) {
+    progress->BuildFailed(e, fmt::format("cbuild: {}\n", e.ToString()));
+    return 1;
+  };
   std::string df_name;
   auto text = ReadDockerfile(o, df_name);
-  if (!text) return Fail(text.error());
+  if (!text) return fail(text.error());
   std::optional<executor::OutputSpec> output;  // --output: checked before anything runs
   if (!o.output.empty()) {
     auto spec = executor::ParseOutputSpec(o.output);
-    if (!spec) return Fail(spec.error()) + 1;
+    if (!spec) return fail(spec.error()) + 1;
     output = *spec;
   }
   if (auto ns = executor::EnterPrivateMountNamespace(); !ns)
-    return Fail(fmt::format("build needs root (mount namespaces, overlayfs): {}", ns.error().message));
-  auto store = OpenStore(g);
-  if (!store) return 1;
+    return fail(MakeError(ns.error().code, "build needs root (mount namespaces, overlayfs): {}", ns.error().message));
+  auto store = executor::Store::Open(g.root);
+  if (!store) return fail(MakeError(store.error().code, "open store `{}`: {}", g.root, store.error().ToString()));
   auto sandbox = executor::NewLinuxSandbox();
-  auto progress = executor::NewPlainProgress(stderr);
   executor::BuildRequest req;
   req.dockerfile_name = df_name;
   if (o.file != "-") req.dockerfile_path = o.file.empty() ? o.context + "/Dockerfile" : o.file;
@@ -127,32 +133,34 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   req.no_cache = o.no_cache;
   req.build_args = BuildArgs(o.build_args);
   req.platform = o.platform;
-  if (o.platform != "linux/amd64") return Fail(fmt::format("--platform {}: only linux/amd64 can be built here", o.platform));
+  if (o.platform != "linux/amd64")
+    return fail(MakeError(ErrorCode::kUnsupported, "--platform {}: only linux/amd64 can be built here", o.platform));
   std::vector<std::string> temps;
   auto secrets = Secrets(o.secrets, temps);
-  if (!secrets) return Fail(secrets.error());
+  if (!secrets) return fail(secrets.error());
   req.secrets = *secrets;
-  auto result = executor::Build(*store, *sandbox, *progress, req);
+  auto result = executor::Build(**store, *sandbox, *progress, req);
   for (const auto& p : temps) ::unlink(p.c_str());
   if (!result) {
     const Error& e = result.error();
     if (e.where && e.where->file == df_name) {
-      fmt::print(stderr, "{}", parser::FormatError(e, *text));
+      progress->BuildFailed(e, parser::FormatError(e, *text));
       return 1;
     }
-    return Fail(e);
+    return fail(e);
   }
   for (const auto& w : result->warnings) progress->Note("WARNING: " + w);
   progress->Note(fmt::format("writing image {} done", result->image.manifest_digest.ToString()));
   for (const auto& t : o.tags) progress->Note(fmt::format("naming to {} done", t));
   if (!o.metadata_file.empty()) {
-    if (auto st = WriteMetadata(o.metadata_file, *result, o); !st) return Fail(st.error());
+    if (auto st = WriteMetadata(o.metadata_file, *result, o); !st) return fail(st.error());
   }
+  progress->Finish();  // the live view ends before a push's transfer progress or stdout
   if (o.push) {  // --push: every -t name goes to its registry (cli/registry.cc)
     if (int rc = PushImages(g, o.tags); rc != 0) return rc;
   }
   if (output) {
-    if (auto st = executor::ExportBuildOutput(*store, result->image, *output, o.tags); !st) return Fail(st.error());
+    if (auto st = executor::ExportBuildOutput(**store, result->image, *output, o.tags); !st) return fail(st.error());
     progress->Note(fmt::format("exporting to {} {} done", output->type, output->dest));
   }
   if (!output || output->dest != "-") fmt::print("{}\n", result->image.manifest_digest.ToString());

@@ -1,5 +1,9 @@
 #include "executor/progress.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include <fmt/core.h>
@@ -23,6 +27,11 @@ class PlainProgress : public Progress {
     Print(fmt::format("#{} ERROR: {}", n, message));
   }
   void Note(const std::string& line) override { Print(line); }
+  void BuildFailed(const Error&, const std::string& shown) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    fmt::print(out_, "{}", shown);
+    std::fflush(out_);
+  }
 
  private:
   void Print(const std::string& s) {
@@ -43,11 +52,25 @@ class NullProgress : public Progress {
   void Done(int, double) override {}
   void Failed(int, const std::string&) override {}
   void Note(const std::string&) override {}
+  void BuildFailed(const Error&, const std::string&) override {}
 };
 
 }  // namespace
 
 std::unique_ptr<Progress> NewPlainProgress(std::FILE* out) { return std::make_unique<PlainProgress>(out); }
 std::unique_ptr<Progress> NewNullProgress() { return std::make_unique<NullProgress>(); }
+
+std::string ResolveProgressMode(const std::string& mode, int fd) {
+  if (mode != "auto") return mode;
+  const char* term = std::getenv("TERM");
+  bool dumb = term != nullptr && std::strcmp(term, "dumb") == 0;
+  return ::isatty(fd) && !dumb ? "tty" : "plain";
+}
+
+std::unique_ptr<Progress> NewProgress(const std::string& mode) {
+  if (mode == "tty") return NewTtyProgress(STDERR_FILENO);
+  if (mode == "json") return NewJsonProgress(stderr);
+  return NewPlainProgress(stderr);
+}
 
 }  // namespace cb::executor

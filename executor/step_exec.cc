@@ -46,6 +46,8 @@ class MountedView {
   UniqueFd root_;
 };
 
+constexpr size_t kMaxOutputLine = 64 * 1024;
+
 /// Streams the sandbox's output lines to progress while it runs.
 Result<int> RunWithOutput(StepContext& ctx, const Step& s, SandboxSpec& spec) {
   int fds[2];
@@ -62,9 +64,17 @@ Result<int> RunWithOutput(StepContext& ctx, const Step& s, SandboxSpec& spec) {
       if (n <= 0) break;
       buf.append(chunk, static_cast<size_t>(n));
       size_t nl;
-      while ((nl = buf.find('\n')) != std::string::npos) {
-        ctx.progress.Output(s.number, buf.substr(0, nl));
-        buf.erase(0, nl + 1);
+      size_t from = 0;
+      while ((nl = buf.find('\n', from)) != std::string::npos) {
+        ctx.progress.Output(s.number, buf.substr(from, nl - from));
+        from = nl + 1;
+      }
+      buf.erase(0, from);
+      // A line that never ends (a progress bar redrawn with \r) is passed on in pieces, so
+      // memory stays bounded whatever the step prints.
+      if (buf.size() >= kMaxOutputLine) {
+        ctx.progress.Output(s.number, buf);
+        buf.clear();
       }
     }
     if (!buf.empty()) ctx.progress.Output(s.number, buf);
