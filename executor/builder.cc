@@ -154,17 +154,26 @@ class BuildRun {
 
   /// The content part of a step's key: context files, or the state of the stage read from.
   /// For context sources, `files` receives the per-file listing (for cache-miss explanations).
-  Result<std::string> ContentKey(const Step& s, std::vector<planner::ContextFile>* files) {
+  /// ADD <url> sources are fetched (unless --checksum names their content) into `downloads`.
+  Result<std::string> ContentKey(const Step& s, std::vector<planner::ContextFile>* files, Downloads& downloads) {
     std::string out;
     if (s.kind == StepKind::kCopy) {
       if (s.copy.from_stage >= 0) return states_[s.copy.from_stage].fs_key.ToString();
       if (!s.copy.from.empty()) return std::string();  // image digest is in the key material
-      if (s.copy.sources.empty()) return std::string();
+      std::vector<std::string> local;
+      for (const auto& src : s.copy.sources) {
+        if (s.copy.add && planner::IsRemoteUrl(src)) {
+          out += CB_TRY(UrlKey(downloads, src, s.copy.checksum, files));
+        } else {
+          local.push_back(src);
+        }
+      }
+      if (local.empty()) return out;
       std::lock_guard<std::mutex> lock(hash_mu_);
-      auto expanded = CB_TRY(hasher_.ExpandSources(s.copy.sources));
+      auto expanded = CB_TRY(hasher_.ExpandSources(local));
       auto h = CB_TRY(hasher_.HashSourcesDetailed(expanded));
-      *files = std::move(h.files);
-      return h.digest.ToString();
+      files->insert(files->end(), h.files.begin(), h.files.end());
+      return out + h.digest.ToString();
     }
     if (s.kind == StepKind::kRun) {
       for (const auto& m : s.mounts) {
@@ -276,21 +285,26 @@ class BuildRun {
       if (!rep.cached) CB_TRY(store_.meta().PutCacheRecord(rep.cache_key, "{}"));
     } else {
       std::vector<planner::ContextFile> files;
-      std::string content = CB_TRY(ContentKey(s, &files));
-      rep.cache_key = KeyOf({st.fs_key.ToString(), s.key_material, content});
+      Downloads downloads(store_.root());
+      std::string content = CB_TRY(ContentKey(s, &files, downloads));
+      // COPY/ADD --link (BuildKit's MergeOp): the layer is written onto an empty snapshot, so
+      // neither it nor its key depends on the layers below; it is stacked on top of them.
+      bool link = s.kind == StepKind::kCopy && s.copy.link;
+      Digest parent = link ? KeyOf({"link"}) : st.fs_key;
+      rep.cache_key = KeyOf({parent.ToString(), s.key_material, content});
       auto hit = CB_TRY(Lookup(rep.cache_key));
       if (hit) {
         AddLayer(st, *hit, s.created_by);
         rep.cached = true;
       } else {
-        rep.miss_reason = MissReason(s, stage, st.fs_key, files);
+        rep.miss_reason = MissReason(s, stage, parent, files);
         if (!rep.miss_reason.empty()) progress_.CacheMiss(s.number, rep.miss_reason);
-        CB_TRY(RememberStep(s, stage, st.fs_key, rep.cache_key, files));
-        auto layer = CB_TRY(ExecuteStep(sctx_, s, st.config.diff_ids));
+        CB_TRY(RememberStep(s, stage, parent, rep.cache_key, files));
+        auto layer = CB_TRY(ExecuteStep(sctx_, s, link ? std::vector<Digest>{} : st.config.diff_ids, downloads));
         CB_TRY(Record(rep.cache_key, layer));
         AddLayer(st, layer, s.created_by);
       }
-      st.fs_key = rep.cache_key;
+      st.fs_key = link ? KeyOf({"linked", st.fs_key.ToString(), rep.cache_key.ToString()}) : rep.cache_key;
     }
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (rep.cached) {

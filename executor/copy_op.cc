@@ -47,16 +47,6 @@ unsigned ModeFor(const CopyRequest& req, mode_t st_mode) {
   return req.chmod ? *req.chmod : (st_mode & 07777);
 }
 
-Status WriteAll(int fd, std::string_view data, const std::string& what) {
-  while (!data.empty()) {
-    ssize_t w = ::write(fd, data.data(), data.size());
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return ErrnoError(errno, fmt::format("write `{}`", what));
-    data.remove_prefix(static_cast<size_t>(w));
-  }
-  return Ok();
-}
-
 /// Writes dir/name from `src_fd`, or from `content` when src_fd is -1.
 Status WriteFile(int src_fd, const struct stat& st, int dir_fd, const std::string& name,
                  const std::string& what, const CopyRequest& req, std::string_view content = {}) {
@@ -144,7 +134,29 @@ std::string CleanRel(const std::string& src) {
   return s == "." ? "" : s;
 }
 
+/// Writes one file (from `src_fd`, or `content` when it is -1) as dest, or as dest/<name> when
+/// dest is a directory; missing parents are created.
+Status WriteNamed(const CopyRequest& req, int root_fd, const std::string& name, bool dest_dir, int src_fd,
+                  const struct stat& st, std::string_view content = {}) {
+  std::string target = dest_dir ? (req.dest == "/" ? "" : req.dest) + "/" + name : req.dest;
+  size_t slash = target.rfind('/');
+  UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, slash == 0 ? "/" : target.substr(0, slash), 0755, req.uid, req.gid));
+  return WriteFile(src_fd, st, dir.get(), target.substr(slash + 1), target, req, content);
+}
+
+/// A downloaded file: mode 0600 (BuildKit's, unless --chmod), the download's mtime.
+Status CopyRemote(const CopyRequest& req, int root_fd, const CopyRequest::RemoteFile& f, bool dest_dir) {
+  UniqueFd in(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) return ErrnoError(errno, fmt::format("open `{}`", f.path));
+  struct stat st = {};
+  st.st_mode = S_IFREG | 0600;
+  st.st_mtim.tv_sec = f.mtime;
+  st.st_atim = st.st_mtim;
+  return WriteNamed(req, root_fd, f.name, dest_dir, in.get(), st);
+}
+
 Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool dest_dir) {
+  if (auto r = req.remote.find(src); r != req.remote.end()) return CopyRemote(req, root_fd, r->second, dest_dir);
   auto in = rooted::Open(req.context_fd, src, O_RDONLY);
   if (!in) {
     if (in.error().code == ErrorCode::kNotFound)
@@ -191,6 +203,17 @@ bool HasWildcard(const std::string& s) { return s.find_first_of("*?[") != std::s
 
 }  // namespace
 
+Status WriteAll(int fd, std::string_view data, const std::string& what) {
+  while (!data.empty()) {
+    ssize_t w = ::write(fd, data.data(), data.size());
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return ErrnoError(errno, fmt::format("write `{}`", what));
+    data.remove_prefix(static_cast<size_t>(w));
+  }
+  return Ok();
+}
+
+
 Result<std::vector<std::string>> ExpandSourcePattern(int root_fd, const std::string& pattern) {
   if (!HasWildcard(pattern)) return std::vector<std::string>{pattern};
   std::vector<std::string> parts;
@@ -236,12 +259,9 @@ Status CopyFromContext(const CopyRequest& req, int root_fd) {
   bool dest_dir = req.dest_is_dir || n > 1 || IsDirInRoot(root_fd, req.dest);
   for (const auto& src : req.sources) CB_TRY(CopyOne(req, root_fd, src, dest_dir));
   for (const auto& [name, content] : req.inline_files) {
-    std::string target = dest_dir ? (req.dest == "/" ? "" : req.dest) + "/" + name : req.dest;
-    size_t slash = target.rfind('/');
-    UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, slash == 0 ? "/" : target.substr(0, slash), 0755, req.uid, req.gid));
     struct stat st = {};
     st.st_mode = S_IFREG | 0644;
-    CB_TRY(WriteFile(-1, st, dir.get(), target.substr(slash + 1), target, req, content));
+    CB_TRY(WriteNamed(req, root_fd, name, dest_dir, -1, st, content));
   }
   return Ok();
 }

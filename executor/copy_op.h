@@ -1,9 +1,12 @@
 // COPY from the build context into a mounted root filesystem, without a sandbox.
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,7 +29,19 @@ struct CopyRequest {
   std::function<bool(const std::string&)> ignored;
   /// Heredoc sources: (file name, content).
   std::vector<std::pair<std::string, std::string>> inline_files;
+  /// ADD <url>: the entries of `sources` that are URLs, already downloaded. Written as
+  /// `name` (dest/<name> when dest is a directory) with mode 0600 (or --chmod) and `mtime`;
+  /// never extracted.
+  struct RemoteFile {
+    std::string path;  ///< the downloaded content on the host
+    std::string name;  ///< the file name taken from the URL
+    int64_t mtime = 0;
+  };
+  std::map<std::string, RemoteFile> remote;
 };
+
+/// write(2) until all of `data` is written; errors name `what`.
+Status WriteAll(int fd, std::string_view data, const std::string& what);
 
 /// Expands a source pattern (`*`, `?`, `[...]` per path component, as Go's filepath.Match)
 /// inside `root_fd`; a pattern without wildcards is returned as is. No match is kNotFound.

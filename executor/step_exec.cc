@@ -228,7 +228,17 @@ Status ExecRun(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& sna
   return Ok();
 }
 
-Status ExecCopy(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& snap) {
+/// ADD <url>: the download (fetched now unless the key computation did), checked against --checksum.
+Result<CopyRequest::RemoteFile> RemoteSource(Downloads& downloads, const planner::CopySpec& c, const std::string& url) {
+  std::optional<Digest> want;
+  if (!c.checksum.empty()) want = CB_TRY(Digest::Parse(c.checksum));
+  const Download* d = CB_TRY(downloads.Fetch(url, want));
+  // Without Last-Modified, BuildKit uses the epoch; cbuild's layer times start at SOURCE_DATE_EPOCH or 0.
+  int64_t mtime = d->last_modified.value_or(Store::LayerDiffOptions().clamp_mtime.value_or(0));
+  return CopyRequest::RemoteFile{d->path, UrlFileName(url), mtime};
+}
+
+Status ExecCopy(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& snap, Downloads& downloads) {
   const planner::CopySpec& c = s.copy;
   std::unique_ptr<MountedView> src_view;
   int src_fd = ctx.context_fd;
@@ -242,8 +252,14 @@ Status ExecCopy(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& sn
   CopyRequest cr;
   cr.context_fd = src_fd;
   if (c.from.empty()) cr.ignored = ctx.ignored;
-  for (const auto& src : c.sources)
+  for (const auto& src : c.sources) {
+    if (c.add && planner::IsRemoteUrl(src)) {
+      cr.remote[src] = CB_TRY(RemoteSource(downloads, c, src));
+      cr.sources.push_back(src);
+      continue;
+    }
     for (auto& p : CB_TRY(ExpandSourcePattern(src_fd, src))) cr.sources.push_back(std::move(p));
+  }
   cr.dest = c.dest.size() > 1 && c.dest.back() == '/' ? c.dest.substr(0, c.dest.size() - 1) : c.dest;
   cr.dest_is_dir = !c.dest.empty() && c.dest.back() == '/';
   cr.chmod = c.chmod;
@@ -286,14 +302,14 @@ Result<std::vector<Digest>> SourceLayers(StepContext& ctx, int from_stage, const
 }
 
 Result<std::optional<cache::LayerRecord>> ExecuteStep(StepContext& ctx, const Step& s,
-                                                      const std::vector<Digest>& parents) {
+                                                      const std::vector<Digest>& parents, Downloads& downloads) {
   auto snap = CB_TRY(ctx.store.snapshots().Prepare(parents));
   switch (s.kind) {
     case StepKind::kRun:
       CB_TRY(ExecRun(ctx, s, *snap));
       break;
     case StepKind::kCopy:
-      CB_TRY(ExecCopy(ctx, s, *snap));
+      CB_TRY(ExecCopy(ctx, s, *snap, downloads));
       break;
     case StepKind::kWorkdir:
       CB_TRY(ExecWorkdir(s, *snap));

@@ -12,6 +12,7 @@
 #include "executor/progress.h"
 #include "executor/sandbox.h"
 #include "executor/store.h"
+#include "executor/url_fetch.h"
 #include "planner/context_hasher.h"
 #include "planner/plan.h"
 
@@ -36,8 +37,10 @@ struct StepContext {
 };
 
 /// Runs the step on a new snapshot over `parents` and returns its layer (nullopt: no change).
+/// ADD <url> sources come from `downloads` (fetched there now if the cache-key computation did
+/// not already; --checksum verified).
 Result<std::optional<cache::LayerRecord>> ExecuteStep(StepContext& ctx, const planner::Step& s,
-                                                      const std::vector<Digest>& parents);
+                                                      const std::vector<Digest>& parents, Downloads& downloads);
 
 /// The layers a --from / from= reference reads: a stage's, or an image's (pulled from the store).
 Result<std::vector<Digest>> SourceLayers(StepContext& ctx, int from_stage, const std::string& from_ref);

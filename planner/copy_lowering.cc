@@ -155,6 +155,42 @@ Status CopyFlags(StageScope& s, const ast::Instruction& ins, CopySpec& c) {
   return Ok();
 }
 
+/// URL sources and --checksum, with BuildKit's rules and messages.
+Status CheckRemoteSources(StageScope& s, const ast::Instruction& ins, const CopySpec& c) {
+  for (const auto& src : c.sources)
+    if (!c.add && IsRemoteUrl(src)) return At(*s.df, ins, fmt::format("source can't be a URL for COPY (`{}`); use ADD", src));
+  if (c.checksum.empty()) return Ok();
+  if (c.sources.size() + c.heredocs.size() != 1) return At(*s.df, ins, "checksum can't be specified for multiple sources");
+  if (c.sources.empty() || !IsRemoteUrl(c.sources[0]))
+    return At(*s.df, ins, "checksum can't be specified for non-HTTP(S) sources");
+  if (!Digest::Parse(c.checksum))
+    return At(*s.df, ins, fmt::format("invalid --checksum `{}`: want sha256:<64 lowercase hex digits>", c.checksum));
+  return Ok();
+}
+
+/// --link as BuildKit applies it: not with --chmod (BuildKit then copies onto the stage as
+/// usual), and --chown only with numeric ids or root, since the layer is written without the
+/// image's /etc/passwd and /etc/group.
+Status LinkRules(StageScope& s, const ast::Instruction& ins, CopySpec& c) {
+  if (!c.link) return Ok();
+  if (c.chmod) {
+    c.link = false;
+    return Ok();
+  }
+  if (c.chown.empty()) return Ok();
+  std::string user = c.chown.substr(0, c.chown.find(':'));
+  std::string group = c.chown.find(':') == std::string::npos ? "" : c.chown.substr(c.chown.find(':') + 1);
+  auto numeric = [](std::string& v) {
+    if (v == "root") v = "0";
+    return v.empty() || v.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (!numeric(user) || !numeric(group))
+    return At(*s.df, ins, fmt::format("--link with --chown=`{}`: a linked layer is written without the image's "
+                                      "/etc/passwd and /etc/group, so use numeric ids", c.chown));
+  c.chown = group.empty() ? user : user + ":" + group;
+  return Ok();
+}
+
 }  // namespace
 
 Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins) {
@@ -189,6 +225,8 @@ Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins) {
     if (src.empty()) return At(*s.df, ins, "an empty source path");
     c.sources.push_back(src);
   }
+  CB_TRY(CheckRemoteSources(s, ins, c));
+  CB_TRY(LinkRules(s, ins, c));
   std::string dest = CB_TRY(s.Expand(ins, ins.args.back()));
   bool dir = !dest.empty() && (dest.back() == '/' || dest == "." || (dest.size() >= 2 && dest.substr(dest.size() - 2) == "/."));
   c.dest = ResolvePath(s.config.working_dir, dest);
@@ -212,3 +250,9 @@ Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins) {
 }
 
 }  // namespace cb::planner::internal
+
+namespace cb::planner {
+
+bool IsRemoteUrl(const std::string& src) { return src.rfind("http://", 0) == 0 || src.rfind("https://", 0) == 0; }
+
+}  // namespace cb::planner

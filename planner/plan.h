@@ -126,6 +126,9 @@ Result<Plan> Lower(const ast::Dockerfile& df, const LowerOptions& opts);
 /// (absolute paths win; the result is cleaned: no "." or ".." components, no trailing '/').
 std::string ResolvePath(const std::string& cwd, const std::string& path);
 
+/// True for the sources ADD downloads: "http://..." and "https://..." (BuildKit's test).
+bool IsRemoteUrl(const std::string& src);
+
 /// True for the build args Docker treats as proxies (kept out of history and cache keys).
 bool IsProxyArg(const std::string& name);
 

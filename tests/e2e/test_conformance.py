@@ -205,11 +205,7 @@ def conformance(busybox_tar, tmp_path_factory, request):
 
 # Cases that fail because cbuild lacks the feature: reported as expected failures (xfail), never
 # as passes, and listed in docs/compatibility.md until the feature lands.
-KNOWN_GAPS = {
-    "35-add-http": "ADD <http(s) URL> is not implemented yet",
-    "36-add-http-checksum": "ADD <http(s) URL> is not implemented yet",
-    "37-add-checksum-mismatch": "ADD <http(s) URL> is not implemented yet",
-}
+KNOWN_GAPS = {}
 
 
 @pytest.mark.parametrize("name", [c[0] for c in CASES])
