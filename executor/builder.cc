@@ -335,9 +335,10 @@ class BuildRun {
 };
 
 /// FROM image → what the planner needs to know about it.
-planner::BaseResolver Resolver(Store& store) {
-  return [&store](const std::string& ref) -> Result<planner::BaseImage> {
-    auto img = registry::ResolveOrPull(ref, {store.blobs(), store.meta(), store.images()});
+planner::BaseResolver Resolver(Store& store, Progress& progress) {
+  return [&store, &progress](const std::string& ref) -> Result<planner::BaseImage> {
+    auto transfers = progress.Transfers();
+    auto img = registry::ResolveOrPull(ref, {store.blobs(), store.meta(), store.images()}, transfers.get());
     if (!img) return std::move(img).error();
     return planner::BaseImage{img->manifest_digest, img->config.config, img->config.author};
   };
@@ -351,7 +352,7 @@ Result<BuildResult> Build(Store& store, Sandbox& sandbox, Progress& progress, co
   planner::LowerOptions lo;
   lo.target = req.target;
   lo.build_args = req.build_args;
-  lo.resolve = Resolver(store);
+  lo.resolve = Resolver(store, progress);
   lo.platform = req.platform;
   planner::Plan plan = CB_TRY(planner::Lower(df, lo));
   std::vector<image::Reference> tags;

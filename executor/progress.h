@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "registry/transfer_progress.h"
 
 namespace cb::executor {
 
@@ -33,6 +34,9 @@ class Progress {
   /// Dockerfile excerpt, ending in a newline): plain prints it as is, tty after the final
   /// summary and the failing step's last output lines, json as an "error" event instead.
   virtual void BuildFailed(const Error& e, const std::string& shown) = 0;
+  /// Where a base image's pull (before the first step) reports; null: the registry's own
+  /// terminal renderer on stderr.
+  virtual std::unique_ptr<registry::TransferProgress> Transfers() { return nullptr; }
 };
 
 /// BuildKit-style plain text, one line per event.

@@ -67,9 +67,7 @@ class JsonProgress : public Progress {
     }
     Emit(std::move(j));
   }
-
- private:
-  static double Round(double s) { return static_cast<double>(static_cast<long>(s * 1000 + 0.5)) / 1000; }
+  std::unique_ptr<registry::TransferProgress> Transfers() override;
 
   void Emit(nlohmann::ordered_json j) {
     j["time"] = Rfc3339Now();
@@ -80,10 +78,33 @@ class JsonProgress : public Progress {
     std::fflush(out_);
   }
 
+ private:
+  static double Round(double s) { return static_cast<double>(static_cast<long>(s * 1000 + 0.5)) / 1000; }
+
   std::FILE* out_;
   std::mutex mu_;
   int failed_step_ = 0;
 };
+
+/// A base image's pull as "pull" events: its notes and each blob's outcome (no byte counts).
+class JsonTransfers : public registry::TransferProgress {
+ public:
+  explicit JsonTransfers(JsonProgress& p) : p_(p) {}
+  void Note(const std::string& line) override { p_.Emit({{"event", "pull"}, {"message", line}}); }
+  void Start(const Digest&, int64_t) override {}
+  void Advance(const Digest&, int64_t) override {}
+  void Finish(const Digest& d, const std::string& status) override {
+    p_.Emit({{"event", "pull"}, {"blob", d.ToString()}, {"status", status}});
+  }
+  void Retry(const Digest& d, const std::string& why) override {
+    p_.Emit({{"event", "pull"}, {"blob", d.ToString()}, {"status", "retrying: " + why}});
+  }
+
+ private:
+  JsonProgress& p_;
+};
+
+std::unique_ptr<registry::TransferProgress> JsonProgress::Transfers() { return std::make_unique<JsonTransfers>(*this); }
 
 }  // namespace
 

@@ -155,13 +155,17 @@ Result<image::Image> Pull(const image::Reference& ref, const Stores& stores, con
   return stores.images.Get(m.digest);
 }
 
-Result<image::Image> ResolveOrPull(const std::string& name, const Stores& stores) {
+Result<image::Image> ResolveOrPull(const std::string& name, const Stores& stores, TransferProgress* progress) {
   auto img = stores.images.Resolve(name);
   if (img || img.error().code != ErrorCode::kNotFound) return img;
   auto ref = image::ParseReference(name);
   if (!ref) return img;
   auto opts = CB_TRY(RegistryOptions::LoadDefault());
-  auto progress = NewTerminalProgress(stderr, ::isatty(2) != 0);
+  std::unique_ptr<TransferProgress> terminal;
+  if (!progress) {
+    terminal = NewTerminalProgress(stderr, ::isatty(2) != 0);
+    progress = terminal.get();
+  }
   auto pulled = Pull(*ref, stores, opts, *progress);
   if (!pulled) {
     Error e = std::move(pulled).error();

@@ -40,8 +40,10 @@ Result<Digest> Push(const image::Image& local, const image::Reference& dest, con
 Status Login(const std::string& registry, const std::string& username, const std::string& password,
              const RegistryOptions& opts);
 
-/// The store's image for `name`; when it is not there, pulls it (progress on stderr) as
-/// `docker run` and `FROM` do. Registry options come from the registries config file.
-Result<image::Image> ResolveOrPull(const std::string& name, const Stores& stores);
+/// The store's image for `name`; when it is not there, pulls it as `docker run` and `FROM` do,
+/// telling `progress` (null: a terminal renderer on stderr). Registry options come from the
+/// registries config file.
+Result<image::Image> ResolveOrPull(const std::string& name, const Stores& stores,
+                                   TransferProgress* progress = nullptr);
 
 }  // namespace cb::registry

@@ -9,12 +9,20 @@ import os
 import pty
 import re
 import select
+import shutil
 import struct
 import subprocess
+import sys
+import tempfile
 import termios
 import time
 
+import pytest
+
 from conftest import CBUILD
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fakeregistry"))
+import servers  # noqa: E402
 
 # ---------------------------------------------------------------- a minimal terminal emulator
 
@@ -376,3 +384,28 @@ def test_plain_is_unchanged(base, tmp_path):
     assert lines[4].startswith("#2 ERROR: RUN echo plain-out; exit 4: process")
     assert lines[5].startswith("Dockerfile:2:1: RUN echo plain-out")
     assert lines[6:] == ["   2 | RUN echo plain-out; exit 4", "     | ^"]
+
+
+def test_json_pull_of_a_base_image_is_events_too(base, tmp_path):
+    if not servers.have("docker-registry"):
+        pytest.skip("SKIPPED: `docker-registry` is not installed (scripts/setup installs it)")
+    reg = servers.DockerRegistry(str(tmp_path / "registry"))
+    root = tempfile.mkdtemp(prefix="cbuild-root2-", dir="/var/tmp")
+    try:
+        env = {"DOCKER_CONFIG": str(tmp_path), "CBUILD_REGISTRIES_CONFIG": str(tmp_path / "none.json")}
+        name = f"{reg.host}/library/busybox:progress"
+        base("tag", "busybox:latest", name)
+        base("push", "-q", name, env=env)
+        ctx = write(tmp_path / "ctx", f"FROM {name}\nRUN echo pulled\n")
+        p = subprocess.run([CBUILD, "--root", root, "build", "--progress", "json", str(ctx)], capture_output=True,
+                           text=True, timeout=300, env=dict(os.environ, **env))
+        assert p.returncode == 0, p.stderr
+        evs = events_of(p.stderr)
+        pulls = [e for e in evs if e["event"] == "pull"]
+        assert pulls[0]["message"] == f"Pulling {name}"
+        assert any(e.get("status") == "Pull complete" and e["blob"].startswith("sha256:") for e in pulls)
+        assert evs.index(pulls[-1]) < evs.index(next(e for e in evs if e["event"] == "started"))
+        assert check_step_order(evs) == {1: "cached", 2: "done"}
+    finally:
+        reg.stop()
+        shutil.rmtree(root, ignore_errors=True)
