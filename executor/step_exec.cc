@@ -91,22 +91,82 @@ std::string CleanRel(const std::string& p) {
   return out == "/" ? "" : out.substr(1);
 }
 
-/// A cache mount's directory: <root>/cache-mounts/<sha256(id)>, created with mode/uid/gid.
-Result<std::string> CacheDir(StepContext& ctx, const planner::RunMount& m) {
-  std::string dir = ctx.store.root() + "/cache-mounts/" + Sha256Of(m.id).Hex();
-  if (!fs::Exists(dir)) {
-    CB_TRY(fs::MakeDirs(ctx.store.root() + "/cache-mounts"));
-    std::string tmp = CB_TRY(fs::MakeTempDir(ctx.store.root() + "/cache-mounts", "new-"));
-    ::chmod(tmp.c_str(), m.mode.value_or(0755));
-    if (::chown(tmp.c_str(), m.uid.value_or(0), m.gid.value_or(0)) != 0) return ErrnoError(errno, "chown cache mount");
-    if (::rename(tmp.c_str(), dir.c_str()) != 0) (void)fs::RemoveTree(tmp);  // another build made it
+/// Makes a cache mount directory with the mount's mode/uid/gid unless it exists (atomically:
+/// a temp dir renamed into place; when another build made it first, theirs is kept).
+Status EnsureCacheDir(StepContext& ctx, const planner::RunMount& m, const std::string& dir) {
+  if (fs::Exists(dir)) return Ok();
+  std::string parent = ctx.store.root() + "/cache-mounts";
+  CB_TRY(fs::MakeDirs(parent));
+  std::string tmp = CB_TRY(fs::MakeTempDir(parent, "new-"));
+  ::chmod(tmp.c_str(), m.mode.value_or(0755));
+  if (::chown(tmp.c_str(), m.uid.value_or(0), m.gid.value_or(0)) != 0) {
+    int err = errno;
+    (void)fs::RemoveTree(tmp);
+    return ErrnoError(err, fmt::format("chown cache mount `{}`", tmp));
   }
-  return dir;
+  // NOREPLACE: a plain rename would swap out an empty cache another step just made and locked.
+  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) != 0) {
+    int err = errno;
+    (void)fs::RemoveTree(tmp);
+    if (err != EEXIST) return ErrnoError(err, fmt::format("create cache mount `{}`", dir));
+  }
+  return Ok();
+}
+
+/// A cache mount directory claimed for one step: the flock on it is held until the step ends.
+struct CacheClaim {
+  std::string dir;
+  UniqueFd lock;
+};
+
+Result<UniqueFd> OpenCacheLock(const std::string& dir) {
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return ErrnoError(errno, fmt::format("open cache mount `{}`", dir));
+  return fd;
+}
+
+/// Claims the cache of `m.id` (<root>/cache-mounts/<sha256(id)>, shared by every build on this
+/// store) as its sharing mode says:
+///   shared  — a shared flock: any number of steps use it at once;
+///   locked  — an exclusive flock, waiting until every other user has finished;
+///   private — the first instance nobody uses (<hex>, <hex>.1, <hex>.2, ...), a new empty one
+///             when all are in use; instances stay for later builds, as BuildKit's.
+Result<CacheClaim> ClaimCache(StepContext& ctx, const planner::RunMount& m) {
+  std::string base = ctx.store.root() + "/cache-mounts/" + Sha256Of(m.id).Hex();
+  if (m.sharing == "private") {
+    constexpr int kMaxInstances = 64;
+    for (int i = 0; i < kMaxInstances; ++i) {
+      std::string dir = i == 0 ? base : fmt::format("{}.{}", base, i);
+      CB_TRY(EnsureCacheDir(ctx, m, dir));
+      UniqueFd fd = CB_TRY(OpenCacheLock(dir));
+      if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return CacheClaim{dir, std::move(fd)};
+      if (errno != EWOULDBLOCK && errno != EINTR) return ErrnoError(errno, fmt::format("lock cache mount `{}`", dir));
+    }
+    return MakeError(ErrorCode::kFailed, "cache mount `{}`: all {} private instances are in use", m.id, kMaxInstances);
+  }
+  CB_TRY(EnsureCacheDir(ctx, m, base));
+  UniqueFd fd = CB_TRY(OpenCacheLock(base));
+  int op = m.sharing == "locked" ? LOCK_EX : LOCK_SH;
+  while (::flock(fd.get(), op) != 0) {
+    if (errno != EINTR) return ErrnoError(errno, fmt::format("lock cache mount `{}`", base));
+  }
+  return CacheClaim{base, std::move(fd)};
+}
+
+/// Claims every cache id the step mounts once (the first mount of an id decides its sharing),
+/// in id order, so that steps waiting on each other's locks can never deadlock.
+Result<std::map<std::string, CacheClaim>> ClaimCaches(StepContext& ctx, const Step& s) {
+  std::map<std::string, const planner::RunMount*> first;
+  for (const auto& m : s.mounts)
+    if (m.type == "cache") first.emplace(m.id, &m);
+  std::map<std::string, CacheClaim> claims;
+  for (const auto& [id, m] : first) claims.emplace(id, CB_TRY(ClaimCache(ctx, *m)));
+  return claims;
 }
 
 struct RunResources {
   std::vector<std::unique_ptr<MountedView>> views;
-  std::vector<UniqueFd> locks;
+  std::map<std::string, CacheClaim> caches;  ///< by id; the locks are released with this
   std::vector<std::string> temp_dirs;
   ~RunResources() {
     views.clear();
@@ -116,15 +176,10 @@ struct RunResources {
 
 /// RUN --mount=... → sandbox mounts (and env for secrets).
 Status AddRunMounts(StepContext& ctx, const Step& s, SandboxSpec& spec, RunResources& res) {
+  res.caches = CB_TRY(ClaimCaches(ctx, s));
   for (const auto& m : s.mounts) {
     if (m.type == "cache") {
-      std::string dir = CB_TRY(CacheDir(ctx, m));
-      if (m.sharing == "locked") {
-        UniqueFd lock(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (lock) ::flock(lock.get(), LOCK_EX);
-        res.locks.push_back(std::move(lock));
-      }
-      spec.mounts.push_back({"bind", dir, m.target, {"rbind"}});
+      spec.mounts.push_back({"bind", res.caches.at(m.id).dir, m.target, {"rbind"}});
     } else if (m.type == "tmpfs") {
       std::vector<std::string> o = {"mode=1777"};
       if (m.size > 0) o.push_back(fmt::format("size={}", m.size));
