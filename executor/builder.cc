@@ -116,6 +116,12 @@ class BuildRun {
     reports_.push_back(std::move(r));
   }
 
+  /// Every started step ends in Cached, Done or Failed.
+  Error StepFailed(const Step& s, Error e) {
+    progress_.Failed(s.number, e.message);
+    return AtStep(s, std::move(e));
+  }
+
   Status RunStage(const planner::Stage& stage) {
     StageState& st = states_[stage.index];
     const Step& from = stage.steps[0];
@@ -126,9 +132,9 @@ class BuildRun {
       st.fs_key = KeyOf({"scratch"});
     } else {
       auto img = store_.images().Get(stage.base.digest);
-      if (!img) return AtStep(from, std::move(img).error());
+      if (!img) return StepFailed(from, std::move(img).error());
       auto snaps = store_.EnsureSnapshots(*img);
-      if (!snaps) return AtStep(from, std::move(snaps).error());
+      if (!snaps) return StepFailed(from, std::move(snaps).error());
       st.config = img->config;
       st.layers = img->manifest.layers;
       st.fs_key = KeyOf({"from", stage.base.digest.ToString()});
@@ -142,10 +148,7 @@ class BuildRun {
       const Step& s = stage.steps[i];
       progress_.Started(s.number, Label(stage, s), s.text);
       auto r = RunStep(s, stage.index, st);
-      if (!r) {
-        progress_.Failed(s.number, r.error().message);
-        return AtStep(s, std::move(r).error());
-      }
+      if (!r) return StepFailed(s, std::move(r).error());
     }
     st.config.config = stage.steps.back().config;
     st.config.author = stage.steps.back().author;

@@ -165,6 +165,7 @@ std::string View::StepLine(const StepView& s, double now, int cols) const {
     case StepState::kCached: right = "CACHED"; break;
     case StepState::kDone: right = "DONE " + FormatSeconds(s.seconds); break;
     case StepState::kError: right = "ERROR " + FormatSeconds(s.seconds); break;
+    case StepState::kCanceled: right = "CANCELED"; break;
   }
   return Columns(left, right, cols - 1);
 }
@@ -200,8 +201,10 @@ View::Frame View::Next(double now, int cols, int rows) {
 
 std::vector<std::string> View::Final(double now, int cols, bool failed) {
   cols = std::max(cols, 20);
-  for (auto& s : steps_)
+  for (auto& s : steps_) {
+    if (s.state == StepState::kRunning) s.state = StepState::kCanceled;
     if (s.state != StepState::kError) s.tail.Clear();
+  }
   // the summary lists steps by number, whatever order parallel stages started them in
   std::stable_sort(steps_.begin() + static_cast<long>(committed_), steps_.end(),
                    [](const StepView& a, const StepView& b) { return a.n < b.n; });

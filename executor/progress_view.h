@@ -41,7 +41,7 @@ class TailBuffer {
   std::deque<std::string> lines_;
 };
 
-enum class StepState { kRunning, kCached, kDone, kError };
+enum class StepState { kRunning, kCached, kDone, kError, kCanceled };
 
 struct StepView {
   int n = 0;
@@ -74,7 +74,8 @@ class View {
   /// not fit in rows - 1 lines, finished steps at its top move to `commit` (they never change
   /// again) and then tails shrink. Each line fits in cols - 1 columns.
   Frame Next(double now, int cols, int rows);
-  /// Every line not yet committed, with the header saying FINISHED or ERROR; no tails.
+  /// Every line not yet committed, with the header saying FINISHED or ERROR; no tails. Steps
+  /// still running are marked CANCELED.
   std::vector<std::string> Final(double now, int cols, bool failed);
   /// The lines printed after a failure: the failing step's last output lines, BuildKit-style
   /// between dashes (not cut to the terminal's width). Empty when no step failed.

@@ -221,6 +221,41 @@ def test_tty_shows_parallel_stages_side_by_side_with_timers_and_tails(base, tmp_
         assert line.endswith("CACHED"), "\n".join(hist)
 
 
+def test_tty_in_a_real_terminal_tmux(base, tmp_path):
+    """The same view in tmux, a real terminal emulator, read back with capture-pane."""
+    if not shutil.which("tmux"):
+        pytest.skip("SKIPPED: `tmux` is not installed (scripts/setup installs it)")
+    ctx = write(tmp_path / "ctx", PARALLEL)
+    sock = f"cbuild-test-{os.getpid()}"
+    done = tmp_path / "exit"
+    cmd = f"{CBUILD} --root {base.root} build --progress tty {ctx}; echo $? > {done}; sleep 600"
+    tmux = ["tmux", "-L", sock, "-f", "/dev/null"]
+    subprocess.run([*tmux, "new-session", "-d", "-x", "100", "-y", "30", cmd], check=True,
+                   env=dict(os.environ, TERM="xterm"))
+    both = None
+    try:
+        deadline = time.time() + 120
+        while not done.exists() and time.time() < deadline:
+            pane = subprocess.run([*tmux, "capture-pane", "-p"], capture_output=True, text=True).stdout
+            lines = pane.splitlines()
+            running = [l for l in lines if RUNNING.search(l)]
+            tails = {l.strip() for l in lines if l.startswith("    ")}
+            if len(running) == 2 and {"one-start", "two-start"} <= tails and both is None:
+                both = pane
+            time.sleep(0.1)
+        time.sleep(0.3)
+        pane = subprocess.run([*tmux, "capture-pane", "-p", "-S", "-100"], capture_output=True, text=True).stdout
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+    assert done.read_text().strip() == "0", pane
+    assert both is not None, pane
+    lines = [l for l in pane.splitlines() if l]
+    assert re.match(r"\[\+\] Building \d+\.\ds \(7/7\) FINISHED$", lines[0]), pane
+    assert [l.split()[0] for l in lines[1:8]] == [f"#{n}" for n in range(1, 8)], pane
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", lines[-1]), pane
+    assert "\x1b" not in pane and not any(l.strip() in ("one-start", "two-mid") for l in lines), pane
+
+
 def test_tty_fits_a_narrow_short_terminal(base, tmp_path):
     long_cmd = "echo " + "x" * 150
     ctx = write(tmp_path / "ctx", f"FROM busybox\nRUN {long_cmd}; " + "; ".join(f"echo line{i}" for i in range(30)) +

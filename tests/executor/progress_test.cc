@@ -124,6 +124,12 @@ TEST_CASE("finished steps show their mark and no output; the summary lists steps
   CHECK(report[2] == "one-1");
   CHECK(report[9] == "one-8");
   CHECK(report[10] == "------");
+  for (int i = 9; i <= 30; ++i) v.Step(1, 0).tail.Push("one-" + std::to_string(i));
+  report = v.FailureReport();
+  REQUIRE(report.size() == 2 + 1 + StepView::kKeptLines + 1);
+  CHECK(report[2] == "(10 earlier lines not shown)");
+  CHECK(report[3] == "one-11");
+  CHECK(report[22] == "one-30");
 }
 
 TEST_CASE("a short terminal: finished steps move above the live region, then tails shrink") {
@@ -144,10 +150,11 @@ TEST_CASE("a short terminal: finished steps move above the live region, then tai
   CHECK(f.commit.empty());  // committed once, never again
   f = v.Next(1.1, 40, 3);
   CHECK(f.live.size() == 2);
-  // the final summary holds what was not committed yet
-  auto fin = v.Final(2, 40, false);
+  // the final summary holds what was not committed yet; a step still running was cut short
+  auto fin = v.Final(2, 40, true);
   CHECK(fin.size() == 2);
-  CHECK(fin[0] == "[+] Building 2.0s (6/7) FINISHED");
+  CHECK(fin[0] == "[+] Building 2.0s (7/7) ERROR");
+  CHECK(fin[1].substr(31) == "CANCELED");
 }
 
 TEST_CASE("Compose redraws the live region in place, in one piece") {
