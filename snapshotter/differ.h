@@ -22,8 +22,9 @@ struct DiffOptions {
   /// Timestamps newer than this (seconds since the epoch) are clamped to it in the tar headers.
   /// Reproducible builds set it to SOURCE_DATE_EPOCH, else 0.
   std::optional<int64_t> clamp_mtime;
-  /// zstd worker threads. Any value gives the same bytes (zstd's multi-threaded format is
-  /// used with at least one worker), so this only trades CPU for speed. Ignored for gzip.
+  /// Compression threads: gzip blocks (GzipWriter, on a process-wide pool) or zstd workers.
+  /// Any value gives the same bytes (gzip: fixed block size; zstd: its multi-threaded format
+  /// with at least one worker), so this only trades CPU for speed.
   int threads = 1;
   /// Compression level; 0 = the filter's default (gzip 6, zstd 3).
   int level = 0;

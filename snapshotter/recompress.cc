@@ -6,22 +6,19 @@
 #include <cerrno>
 #include <vector>
 
+#include "snapshotter/layer_compressor.h"
 #include "snapshotter/tar_archive.h"
 
 namespace cb::snapshotter {
 namespace {
-
-constexpr int kTarBlock = 512;
 
 /// Output side: hashes, counts and writes every compressed byte.
 struct Out {
   int fd;
   Sha256 hash;
   int64_t size = 0;
-  int err = 0;
 
-  Status Write(const void* p, size_t n) {
-    const char* c = static_cast<const char*>(p);
+  Status Write(const char* c, size_t n) {
     hash.Update(c, n);
     size += static_cast<int64_t>(n);
     while (n > 0) {
@@ -33,39 +30,7 @@ struct Out {
     }
     return Ok();
   }
-  static la_ssize_t Callback(archive* a, void* self, const void* buf, size_t n) {
-    auto* o = static_cast<Out*>(self);
-    auto st = o->Write(buf, n);
-    if (!st) {
-      o->err = errno ? errno : EIO;
-      archive_set_error(a, o->err, "%s", st.error().message.c_str());
-      return -1;
-    }
-    return static_cast<la_ssize_t>(n);
-  }
 };
-
-Status ConfigureCompressor(archive* c, const DiffOptions& opts) {
-  int r = opts.compression == Compression::kGzip ? archive_write_add_filter_gzip(c)
-                                                 : archive_write_add_filter_zstd(c);
-  if (r != ARCHIVE_OK) return tar::ArchiveError(c, "recompress: compression filter");
-  if (opts.compression == Compression::kGzip) {
-    if (archive_write_set_filter_option(c, "gzip", "timestamp", nullptr) != ARCHIVE_OK)
-      return tar::ArchiveError(c, "recompress: gzip options");
-  } else {
-    std::string threads = std::to_string(std::max(1, opts.threads));
-    if (archive_write_set_filter_option(c, "zstd", "threads", threads.c_str()) != ARCHIVE_OK)
-      return tar::ArchiveError(c, "recompress: zstd options");
-  }
-  if (opts.level > 0) {
-    std::string level = std::to_string(opts.level);
-    if (archive_write_set_filter_option(c, nullptr, "compression-level", level.c_str()) != ARCHIVE_OK)
-      return tar::ArchiveError(c, "recompress: compression level");
-  }
-  archive_write_set_bytes_per_block(c, kTarBlock);
-  archive_write_set_bytes_in_last_block(c, 1);
-  return Ok();
-}
 
 }  // namespace
 
@@ -76,20 +41,9 @@ Result<LayerBlob> Recompress(int in_fd, int out_fd, const DiffOptions& opts, con
       archive_read_support_format_empty(in.get()) != ARCHIVE_OK ||
       archive_read_open_fd(in.get(), in_fd, 1 << 20) != ARCHIVE_OK)
     return tar::ArchiveError(in.get(), fmt::format("recompress {}: open", what));
-  Out out{out_fd, Sha256(), 0, 0};
-  tar::WriterPtr w;
-  if (opts.compression != Compression::kNone) {
-    w.reset(archive_write_new());
-    CB_TRY(ConfigureCompressor(w.get(), opts));
-    if (archive_write_set_format_raw(w.get()) != ARCHIVE_OK ||
-        archive_write_open2(w.get(), &out, nullptr, &Out::Callback, nullptr, nullptr) != ARCHIVE_OK)
-      return tar::ArchiveError(w.get(), fmt::format("recompress {}: open output", what));
-    tar::EntryPtr e(archive_entry_new());
-    archive_entry_set_pathname(e.get(), "layer.tar");
-    archive_entry_set_filetype(e.get(), AE_IFREG);
-    if (archive_write_header(w.get(), e.get()) != ARCHIVE_OK)
-      return tar::ArchiveError(w.get(), fmt::format("recompress {}: open output", what));
-  }
+  Out out{out_fd, Sha256(), 0};
+  auto compressor = CB_TRY(LayerCompressor::Open(
+      opts, [&out](const char* p, size_t n) { return out.Write(p, n); }, fmt::format("recompress {}", what)));
   Sha256 diff;
   archive_entry* entry = nullptr;
   int r = archive_read_next_header(in.get(), &entry);
@@ -101,15 +55,9 @@ Result<LayerBlob> Recompress(int in_fd, int out_fd, const DiffOptions& opts, con
     if (n < 0) return tar::ArchiveError(in.get(), fmt::format("recompress {}: read", what));
     if (n == 0) break;
     diff.Update(buf.data(), static_cast<size_t>(n));
-    if (w) {
-      if (archive_write_data(w.get(), buf.data(), static_cast<size_t>(n)) != n)
-        return tar::ArchiveError(w.get(), fmt::format("recompress {}: write", what));
-    } else {
-      CB_TRY_CTX(out.Write(buf.data(), static_cast<size_t>(n)), "recompress {}", what);
-    }
+    CB_TRY_CTX(compressor->Write(buf.data(), static_cast<size_t>(n)), "recompress {}", what);
   }
-  if (w && archive_write_close(w.get()) != ARCHIVE_OK)
-    return tar::ArchiveError(w.get(), fmt::format("recompress {}: finish", what));
+  CB_TRY_CTX(compressor->Finish(), "recompress {}", what);
   LayerBlob b;
   b.diff_id = diff.Finish();
   b.digest = out.hash.Finish();

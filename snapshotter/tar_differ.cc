@@ -1,10 +1,10 @@
 // Differ: directory tree → (compressed) layer tar, in one streaming pass over file contents.
 //
 // Bytes flow: entry headers and file data → libarchive pax writer (no filter) → TarSink
-// (diff_id hash) → libarchive "raw" writer with the gzip/zstd filter → OutSink (digest hash,
+// (diff_id hash) → LayerCompressor (parallel gzip, zstd or none) → OutSink (digest hash,
 // size, write to out_fd). The same tree always gives the same bytes: sorted entries, numeric
 // owners, no atime/ctime, whole-second (optionally clamped) mtimes, sorted xattrs, gzip header
-// without name or time.
+// without name or time, compressed bytes independent of the thread count.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -13,11 +13,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "common/unique_fd.h"
 #include "snapshotter/differ.h"
+#include "snapshotter/layer_compressor.h"
 #include "snapshotter/tar_archive.h"
 #include "snapshotter/tar_tree.h"
 
@@ -38,8 +40,7 @@ struct OutSink {
   int64_t size = 0;
   int err = 0;
 
-  bool Write(const void* data, size_t n) {
-    const char* p = static_cast<const char*>(data);
+  Status Write(const char* p, size_t n) {
     if (hashing) hash.Update(p, n);
     size += static_cast<int64_t>(n);
     while (n > 0) {
@@ -47,33 +48,30 @@ struct OutSink {
       if (w < 0 && errno == EINTR) continue;
       if (w < 0) {
         err = errno;
-        return false;
+        return ErrnoError(err, "write layer");
       }
       p += w;
       n -= static_cast<size_t>(w);
     }
-    return true;
-  }
-
-  static la_ssize_t Callback(archive*, void* self, const void* data, size_t n) {
-    return static_cast<OutSink*>(self)->Write(data, n) ? static_cast<la_ssize_t>(n) : -1;
+    return Ok();
   }
 };
 
 // Middle stage: hashes the uncompressed tar, then compresses it (or passes it through).
 struct TarSink {
-  OutSink* out = nullptr;
-  archive* compressor = nullptr;  // null for Compression::kNone
+  std::unique_ptr<LayerCompressor> compressor;
   Sha256 hash;
   int64_t size = 0;
+  std::optional<Error> error;  // the compressor's, when it failed
 
   static la_ssize_t Callback(archive*, void* self, const void* data, size_t n) {
     auto* s = static_cast<TarSink*>(self);
     s->hash.Update(data, n);
     s->size += static_cast<int64_t>(n);
-    if (s->compressor == nullptr) return s->out->Write(data, n) ? static_cast<la_ssize_t>(n) : -1;
-    la_ssize_t w = archive_write_data(s->compressor, data, n);
-    return w == static_cast<la_ssize_t>(n) ? w : -1;
+    auto st = s->compressor->Write(data, n);
+    if (st) return static_cast<la_ssize_t>(n);
+    s->error = st.error();
+    return -1;
   }
 };
 
@@ -98,7 +96,6 @@ class DiffJob {
   UniqueFd root_fd_;
   OutSink out_;
   TarSink tar_sink_;
-  tar::WriterPtr compressor_;
   tar::WriterPtr tar_;
   std::map<std::pair<dev_t, ino_t>, std::string> first_link_;
 };
@@ -113,53 +110,17 @@ class TarDiffer : public Differ {
 
 Error DiffJob::WriterError(archive* a, const std::string& path) const {
   if (out_.err != 0) return ErrnoError(out_.err, fmt::format("diff `{}`: write layer", dir_));
-  if (a == tar_.get() && compressor_ && archive_errno(compressor_.get()) != 0) {
-    a = compressor_.get();
+  if (tar_sink_.error) {
+    return MakeError(tar_sink_.error->code, "diff `{}`: `{}`: {}", dir_, path, tar_sink_.error->message);
   }
   return tar::ArchiveError(a, fmt::format("diff `{}`: `{}`", dir_, path));
 }
 
 Status DiffJob::OpenCompressor(const DiffOptions& opts) {
   out_.hashing = opts.compression != Compression::kNone;
-  if (!out_.hashing) return Ok();
-  compressor_.reset(archive_write_new());
-  archive* c = compressor_.get();
-  if (c == nullptr) return MakeError(ErrorCode::kFailed, "diff `{}`: out of memory", dir_);
-  int r = opts.compression == Compression::kGzip ? archive_write_add_filter_gzip(c)
-                                                 : archive_write_add_filter_zstd(c);
-  if (r != ARCHIVE_OK) return tar::ArchiveError(c, "diff: compression filter");
-  if (opts.compression == Compression::kGzip) {
-    // No timestamp (and libarchive never stores a file name) in the gzip header.
-    if (archive_write_set_filter_option(c, "gzip", "timestamp", nullptr) != ARCHIVE_OK) {
-      return tar::ArchiveError(c, "diff: gzip options");
-    }
-  } else {
-    // zstd's multi-threaded format is the same for every worker count >= 1, so the bytes do
-    // not depend on the machine's cores.
-    std::string threads = std::to_string(std::max(1, opts.threads));
-    if (archive_write_set_filter_option(c, "zstd", "threads", threads.c_str()) != ARCHIVE_OK) {
-      return tar::ArchiveError(c, "diff: zstd options");
-    }
-  }
-  if (opts.level > 0) {
-    std::string level = std::to_string(opts.level);
-    if (archive_write_set_filter_option(c, nullptr, "compression-level", level.c_str()) !=
-        ARCHIVE_OK) {
-      return tar::ArchiveError(c, "diff: compression level");
-    }
-  }
-  archive_write_set_bytes_per_block(c, kTarBlock);
-  archive_write_set_bytes_in_last_block(c, 1);
-  if (archive_write_set_format_raw(c) != ARCHIVE_OK ||
-      archive_write_open2(c, &out_, nullptr, &OutSink::Callback, nullptr, nullptr) !=
-          ARCHIVE_OK) {
-    return WriterError(c, "<open>");
-  }
-  tar::EntryPtr e(archive_entry_new());
-  archive_entry_set_pathname(e.get(), "layer.tar");
-  archive_entry_set_filetype(e.get(), AE_IFREG);
-  if (archive_write_header(c, e.get()) != ARCHIVE_OK) return WriterError(c, "<open>");
-  tar_sink_.compressor = c;
+  OutSink* out = &out_;
+  tar_sink_.compressor = CB_TRY(LayerCompressor::Open(
+      opts, [out](const char* p, size_t n) { return out->Write(p, n); }, "diff"));
   return Ok();
 }
 
@@ -176,7 +137,6 @@ Status DiffJob::OpenTarWriter() {
   }
   archive_write_set_bytes_per_block(a, kTarBlock);
   archive_write_set_bytes_in_last_block(a, 1);
-  tar_sink_.out = &out_;
   if (archive_write_open2(a, &tar_sink_, nullptr, &TarSink::Callback, nullptr, nullptr) !=
       ARCHIVE_OK) {
     return WriterError(a, "<open>");
@@ -316,11 +276,12 @@ Result<LayerBlob> DiffJob::Run(const DiffOptions& opts) {
   CB_TRY(OpenTarWriter());
   for (const TreeNode& node : nodes) CB_TRY(WriteNode(node, opts));
   if (archive_write_close(tar_.get()) != ARCHIVE_OK) return WriterError(tar_.get(), "<end>");
-  if (compressor_ && archive_write_close(compressor_.get()) != ARCHIVE_OK) {
-    return WriterError(compressor_.get(), "<end>");
+  if (auto st = tar_sink_.compressor->Finish(); !st) {
+    if (out_.err != 0) return ErrnoError(out_.err, fmt::format("diff `{}`: write layer", dir_));
+    return MakeError(st.error().code, "diff `{}`: {}", dir_, st.error().message);
   }
   tar_.reset();
-  compressor_.reset();
+  tar_sink_.compressor.reset();
   root_fd_.reset();
   LayerBlob blob;
   blob.diff_id = tar_sink_.hash.Finish();

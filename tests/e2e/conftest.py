@@ -68,3 +68,15 @@ def hello_ctx(tmp_path):
     dst = tmp_path / "hello"
     shutil.copytree(os.path.join(ROOT, "examples", "hello"), dst, symlinks=True)
     return dst
+
+
+def add_big_file(ctx, mib=6):
+    """Puts a `mib` MiB file (a third random, the rest text; the same bytes every run) into a build
+    context, so that its COPY layer spans several parallel gzip blocks (1 MiB each)."""
+    import random
+    rng = random.Random(6)
+    n = mib << 20
+    text = b"".join(b"line %d of a big layer file\n" % i for i in range(n // 20))
+    data = rng.randbytes(n // 3) + text[: n - n // 3]
+    (ctx / "big.bin").write_bytes(data)
+    return ctx

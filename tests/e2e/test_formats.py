@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from conftest import Cbuild
+from conftest import Cbuild, add_big_file
 
 HELLO_OUT = ("Hello from a cbuild image!\nbuilt on Linux by cbuild\n"
              "message: the context files made it into the image\n")
@@ -19,6 +19,8 @@ def sha(path):
 
 @pytest.fixture
 def hello(base, hello_ctx):
+    # a 6 MiB file: the COPY layer spans several parallel gzip blocks
+    add_big_file(hello_ctx)
     base("build", "-t", "hello", str(hello_ctx))
     return base
 
@@ -73,6 +75,33 @@ def test_save_is_deterministic_whichever_way_the_blob_was_made(hello, hello_ctx,
     other("save", "hello", "-o", str(tmp_path / "g2.tar"))
     assert sha(tmp_path / "z1.tar") == sha(tmp_path / "z1b.tar") == sha(tmp_path / "z2.tar")
     assert sha(tmp_path / "g1.tar") == sha(tmp_path / "g2.tar")
+
+
+def test_big_gzip_layer_is_one_reproducible_member(hello, tmp_path):
+    # The 6 MiB COPY layer is compressed in parallel 1 MiB blocks; what a user gets is still one
+    # plain gzip member that gzip(1) and zlib accept, with the layer's diff_id inside.
+    import gzip
+    import subprocess
+    import zlib
+    hello("save", "hello", "-o", str(tmp_path / "o.tar"))
+    with tarfile.open(tmp_path / "o.tar") as t:
+        index = json.load(t.extractfile("index.json"))
+        blob = lambda d: t.extractfile("blobs/sha256/" + d.split(":")[1]).read()
+        manifest = json.loads(blob(index["manifests"][0]["digest"]))
+        config = json.loads(blob(manifest["config"]["digest"]))
+        layers = [(l, blob(l["digest"])) for l in manifest["layers"]]
+    desc, gz = max(layers, key=lambda x: x[0]["size"])
+    assert desc["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    assert "sha256:" + hashlib.sha256(gz).hexdigest() == desc["digest"]
+    assert gz[:10] == b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"  # no name, no mtime, OS Unix
+    d = zlib.decompressobj(31)
+    tar = d.decompress(gz) + d.flush()
+    assert d.eof and d.unused_data == b""  # exactly one member
+    assert len(tar) > 6 << 20
+    assert "sha256:" + hashlib.sha256(tar).hexdigest() in config["rootfs"]["diff_ids"]
+    assert gzip.decompress(gz) == tar
+    (tmp_path / "l.gz").write_bytes(gz)
+    assert subprocess.run(["gzip", "-t", str(tmp_path / "l.gz")]).returncode == 0
 
 
 def corrupt_member(src, dst, pick, mutate):

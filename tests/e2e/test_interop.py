@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from conftest import add_big_file
+
 HELLO_OUT = ("Hello from a cbuild image!\nbuilt on Linux by cbuild\n"
              "message: the context files made it into the image\n")
 
@@ -32,6 +34,8 @@ def run(*args, **kw):
 
 @pytest.fixture
 def hello(base, hello_ctx):
+    # a 6 MiB file: the COPY layer spans several parallel gzip blocks
+    add_big_file(hello_ctx)
     base("build", "-t", "hello", str(hello_ctx))
     return base
 

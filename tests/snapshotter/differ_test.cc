@@ -163,7 +163,7 @@ TEST_CASE("differ: same tree gives the same bytes; atime/ctime do not matter") {
   }
 }
 
-TEST_CASE("differ: gzip header has no name and no timestamp; zstd is thread-count independent") {
+TEST_CASE("differ: gzip header has no name and no timestamp; gzip and zstd are thread-count independent") {
   TempDir t;
   WriteFile(t / "f", std::string(5 << 20, 'a') + "b");
   DiffOut gz = DiffDir(t.path(), DiffOptions{Compression::kGzip, {}});
@@ -173,6 +173,18 @@ TEST_CASE("differ: gzip header has no name and no timestamp; zstd is thread-coun
   CHECK((gz.bytes[3] & 0x08) == 0);         // FNAME
   CHECK(gz.bytes.substr(4, 4) == std::string(4, '\0'));  // MTIME
   CHECK(gz.blob.media_type == "application/vnd.oci.image.layer.v1.tar+gzip");
+  // 5 MiB: several parallel gzip blocks.
+  for (int threads : {1, 2, 8}) {
+    DiffOptions g{Compression::kGzip, {}};
+    g.threads = threads;
+    DiffOut o = DiffDir(t.path(), g);
+    CHECK(o.bytes == gz.bytes);
+    CHECK(o.blob.digest == gz.blob.digest);
+  }
+  CHECK(gz.blob.digest == Sha256Of(gz.bytes));
+  auto gzes = ReadTar(gz.bytes);
+  REQUIRE(gzes.size() == 1);
+  CHECK(gzes[0].data == std::string(5 << 20, 'a') + "b");
   DiffOptions z1{Compression::kZstd, {}};
   z1.threads = 1;
   DiffOptions z4 = z1;

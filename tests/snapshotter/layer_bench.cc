@@ -1,5 +1,6 @@
-// layer_bench DIR [RUNS]: throughput of Differ::Diff (gzip, zstd) against the tar CLI piped into
-// gzip / zstd -T0, measured in the same run over the same (page-cached) tree. Not a test.
+// layer_bench DIR [RUNS]: throughput of Differ::Diff (gzip with 1 and all threads, zstd, none)
+// against the tar CLI piped into gzip / pigz / zstd -T0, measured in the same run over the same
+// (page-cached) tree. Not a test.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,8 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "common/unique_fd.h"
 #include "snapshotter/differ.h"
@@ -32,13 +35,14 @@ int64_t TreeBytes(const std::string& dir) {
 }
 
 // Best of `runs` wall-clock times of one Diff to /dev/null; size of the blob in *out_size.
-double TimeDiff(const std::string& dir, Compression c, int runs, int64_t* out_size) {
+double TimeDiff(const std::string& dir, Compression c, int threads, int runs, int64_t* out_size,
+                cb::Digest* digest = nullptr) {
   double best = 1e30;
   for (int i = 0; i < runs; ++i) {
     cb::UniqueFd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
     cb::snapshotter::DiffOptions opts;
     opts.compression = c;
-    opts.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    opts.threads = threads;
     auto start = Clock::now();
     auto r = cb::snapshotter::NewTarDiffer()->Diff(dir, null.get(), opts);
     double s = Seconds(start);
@@ -47,6 +51,7 @@ double TimeDiff(const std::string& dir, Compression c, int runs, int64_t* out_si
       std::exit(1);
     }
     *out_size = r->size;
+    if (digest) *digest = r->digest;
     best = std::min(best, s);
   }
   return best;
@@ -77,12 +82,19 @@ int main(int argc, char** argv) {
   double mb = static_cast<double>(TreeBytes(dir)) / 1e6;
   std::string q = "'" + dir + "'";
   TimeShell("tar -C " + q + " -cf - . | cat > /dev/null", 1);  // warm the page cache
-  int64_t gz_size = 0, zst_size = 0;  // printed below as ratios of the tree size
-  double diff_gz = TimeDiff(dir, Compression::kGzip, runs, &gz_size);
-  double diff_zst = TimeDiff(dir, Compression::kZstd, runs, &zst_size);
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int64_t gz_size = 0, gz1_size = 0, zst_size = 0;  // printed below
+  cb::Digest gz_digest, gz1_digest;
+  double diff_gz1 = TimeDiff(dir, Compression::kGzip, 1, runs, &gz1_size, &gz1_digest);
+  double diff_gz = TimeDiff(dir, Compression::kGzip, cores, runs, &gz_size, &gz_digest);
+  double diff_zst = TimeDiff(dir, Compression::kZstd, cores, runs, &zst_size);
   int64_t none_size = 0;
-  double diff_none = TimeDiff(dir, Compression::kNone, runs, &none_size);
+  double diff_none = TimeDiff(dir, Compression::kNone, cores, runs, &none_size);
   double tar_gz = TimeShell("tar -C " + q + " -cf - . | gzip -c > /dev/null", runs);
+  double tar_pigz = -1;
+  if (std::system("command -v pigz >/dev/null") == 0) {
+    tar_pigz = TimeShell("tar -C " + q + " -cf - . | pigz -c > /dev/null", runs);
+  }
   double tar_zst = TimeShell("tar -C " + q + " -cf - . | zstd -q -T0 -c > /dev/null", runs);
   // GNU tar skips reading file data when its output is /dev/null: pipe through cat.
   double tar_none = TimeShell("tar -C " + q + " -cf - . | cat > /dev/null", runs);
@@ -92,13 +104,23 @@ int main(int argc, char** argv) {
   auto row = [&](const char* name, double s, double ref) {
     std::printf("%-28s %8.2f %9.1f %13.2fx\n", name, s, mb / s, ref > 0 ? ref / s : 0.0);
   };
-  row("Diff gzip", diff_gz, tar_gz);
+  std::string gz_name = fmt::format("Diff gzip, {} threads", cores);
+  row("Diff gzip, 1 thread", diff_gz1, tar_gz);
+  row(gz_name.c_str(), diff_gz, tar_pigz > 0 ? tar_pigz : tar_gz);
   row("tar | gzip -c", tar_gz, 0);
+  if (tar_pigz > 0) {
+    row("tar | pigz -c", tar_pigz, 0);
+  } else {
+    std::printf("tar | pigz -c: pigz not installed (scripts/setup installs it)\n");
+  }
   row("Diff zstd", diff_zst, tar_zst);
   row("tar | zstd -T0 -c", tar_zst, 0);
   row("Diff none", diff_none, tar_none);
   row("tar (no compression)", tar_none, 0);
-  std::printf("(cbuild/tool > 1 means the Differ is faster)\n");
+  std::printf("(cbuild/tool > 1 means the Differ is faster; 1 thread is compared with gzip, %d with pigz)\n",
+              cores);
+  std::printf("gzip speed-up %d threads vs 1: %.2fx; same bytes: %s\n", cores, diff_gz1 / diff_gz,
+              gz_digest == gz1_digest && gz_size == gz1_size ? "yes" : "NO");
   std::printf("layer sizes: gzip %.1f MB, zstd %.1f MB, tar %.1f MB\n",
               static_cast<double>(gz_size) / 1e6, static_cast<double>(zst_size) / 1e6,
               static_cast<double>(none_size) / 1e6);
