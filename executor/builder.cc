@@ -42,6 +42,7 @@ struct StageState {
   std::vector<image::Descriptor> layers;
   Digest fs_key;  ///< cache key of the filesystem state so far
   StageOutput out;
+  int last_rebuilt = 0;  ///< number of this stage's latest step that was not cached (0: none)
 };
 
 Error AtStep(const Step& s, Error e) {
@@ -141,6 +142,7 @@ class BuildRun {
     }
     if (st.config.platform.architecture.empty()) st.config.platform = image::Platform{};
     st.out.diff_ids = st.config.diff_ids;
+    st.last_rebuilt = 0;
     progress_.Cached(from.number);
     Report({from.number, from.text, true, st.fs_key, {}, 0});
     for (size_t i = 1; i < stage.steps.size(); ++i) {
@@ -208,8 +210,11 @@ class BuildRun {
     if (j.is_discarded()) return "";
     if (j.value("text", "") != s.text) return fmt::format("the instruction changed (was `{}`)", j.value("text", ""));
     if (j.value("parent", "") != parent.ToString()) {
-      if (s.index_in_stage == 2) return "the base image changed";
-      return fmt::format("the previous step (#{}) was rebuilt", s.number - 1);
+      // A cached --link step in between is restacked, not rebuilt: name the step that was.
+      int rebuilt = states_[stage].last_rebuilt;
+      if (s.index_in_stage == 2 || rebuilt == 0) return "the base image changed";
+      if (rebuilt == s.number - 1) return fmt::format("the previous step (#{}) was rebuilt", rebuilt);
+      return fmt::format("step #{} before it was rebuilt", rebuilt);
     }
     auto env_before = j.value("env", std::vector<std::string>{});
     for (const auto& kv : s.env) {
@@ -309,6 +314,7 @@ class BuildRun {
       }
       st.fs_key = link ? KeyOf({"linked", st.fs_key.ToString(), rep.cache_key.ToString()}) : rep.cache_key;
     }
+    if (!rep.cached) st.last_rebuilt = s.number;
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (rep.cached) {
       progress_.Cached(s.number);

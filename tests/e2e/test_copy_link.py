@@ -25,6 +25,7 @@ def test_linked_layer_is_reused_when_an_earlier_step_changes(base, tmp_path):
     assert "#2 CACHED" not in p.stderr
     assert "#3 CACHED" in p.stderr and "#4 CACHED" in p.stderr, p.stderr  # only restacked
     assert "#5 CACHED" not in p.stderr                                      # sees the new /v
+    assert "#5 cache miss: step #2 before it was rebuilt" in p.stderr, p.stderr
     second = layers(base, "linked")
     assert first[0] == second[0] and first[1] != second[1]  # base same, RUN layer new
     assert first[2:4] == second[2:4]                         # the linked layers: same diff_ids
