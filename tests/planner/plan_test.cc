@@ -96,3 +96,43 @@ TEST_CASE("stages: dependencies, target pruning, ENTRYPOINT resets an inherited 
   CHECK_FALSE(plan.stages[2].steps.back().config.cmd.has_value());
   CHECK(plan.total_steps == 5);
 }
+
+namespace {
+
+std::string LowerError(const std::string& text) {
+  auto df = parser::Parse(text, "Dockerfile");
+  REQUIRE(df);
+  auto plan = planner::Lower(*df, Opts());
+  return plan ? std::string() : plan.error().ToString();
+}
+
+}  // namespace
+
+TEST_CASE("ADD --checksum and URL sources follow BuildKit's rules") {
+  const std::string sum = Sha256Of("x").ToString();
+  auto plan = MustLower("FROM busybox\nADD --checksum=" + sum + " https://example.com/a/f.tgz /d/\n");
+  const auto& c = plan.stages[0].steps[1].copy;
+  CHECK(c.checksum == sum);
+  CHECK(planner::IsRemoteUrl(c.sources[0]));
+  CHECK_FALSE(planner::IsRemoteUrl("httpx/file"));
+  CHECK(LowerError("FROM busybox\nADD --checksum=" + sum + " local.txt /x\n") ==
+        "Dockerfile:2:1: checksum can't be specified for non-HTTP(S) sources");
+  CHECK(LowerError("FROM busybox\nADD --checksum=" + sum + " http://h/a http://h/b /x/\n") ==
+        "Dockerfile:2:1: checksum can't be specified for multiple sources");
+  CHECK(LowerError("FROM busybox\nADD --checksum=sha512:ab http://h/a /x\n").find("invalid --checksum") !=
+        std::string::npos);
+  CHECK(LowerError("FROM busybox\nCOPY http://h/a /x\n").find("source can't be a URL for COPY") != std::string::npos);
+}
+
+TEST_CASE("--link: parent-independent unless --chmod; --chown only numeric or root") {
+  auto plan = MustLower("FROM busybox\nCOPY --link a /a\nCOPY --link --chmod=600 a /b\n"
+                        "COPY --link --chown=root:5 a /c\nCOPY --link --chown=7 a /d\n");
+  const auto& s = plan.stages[0].steps;
+  CHECK(s[1].copy.link);
+  CHECK_FALSE(s[2].copy.link);  // BuildKit copies onto the stage when --chmod is given
+  CHECK(s[3].copy.link);
+  CHECK(s[3].copy.chown == "0:5");
+  CHECK(s[4].copy.chown == "7");
+  CHECK(LowerError("FROM busybox\nCOPY --link --chown=daemon a /a\n").find("numeric ids") != std::string::npos);
+  CHECK(LowerError("FROM busybox\nCOPY --link --chown=1:staff a /a\n").find("numeric ids") != std::string::npos);
+}
