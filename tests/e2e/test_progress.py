@@ -279,6 +279,25 @@ def test_tty_fits_a_narrow_short_terminal(base, tmp_path):
     assert re.search(r"DONE \d+\.\ds$", [l for l in hist if l.startswith("#2 ")][0])
 
 
+def test_tty_step_output_cannot_move_the_cursor_or_clear_the_screen(base, tmp_path):
+    ctx = write(tmp_path / "ctx", "FROM busybox\n"
+                "RUN printf 'a\\033[2J\\033[Hb\\n'; printf '10%%\\r50%%\\r100%%\\n'; printf 'c\\tt\\n'; sleep 1.5\n")
+    seen = []
+
+    def look(screen):
+        vis = screen.visible()
+        if any(RE_RUN2.search(l) for l in vis):
+            seen.append([l for l in vis if l.startswith("    ")])
+
+    rc, screen, raw = run_in_pty(["--root", base.root, "build", "--progress", "tty", str(ctx)], on_screen=look)
+    assert rc == 0, "\n".join(screen.history())
+    assert b"\x1b[2J" not in raw and b"\x1b[H" not in raw and b"\t" not in raw
+    assert ["    ab", "    100%", "    c       t"] in seen, seen
+
+
+RE_RUN2 = re.compile(r"^#2 \[2/2\] RUN printf.*\d\.\ds$")
+
+
 def test_tty_failure_shows_the_step_output_and_the_error(base, tmp_path):
     ctx = write(tmp_path / "ctx", "FROM busybox\nRUN echo fine\nRUN for i in 1 2 3 4 5 6 7 8; do echo out$i; done; exit 5\n")
     rc, screen, _ = run_in_pty(["--root", base.root, "build", "--progress", "tty", str(ctx)])
