@@ -11,6 +11,7 @@
 
 #include "cli/common.h"
 #include "cli/verbs.h"
+#include "common/cancel.h"
 #include "common/fs.h"
 #include "executor/builder.h"
 #include "executor/export.h"
@@ -120,8 +121,10 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   }
   if (auto ns = executor::EnterPrivateMountNamespace(); !ns)
     return fail(MakeError(ns.error().code, "build needs root (mount namespaces, overlayfs): {}", ns.error().message));
+  if (auto st = cancel::InstallSignalHandlers(); !st) return fail(st.error());  // common/cancel.h
   auto store = executor::Store::Open(g.root);
   if (!store) return fail(MakeError(store.error().code, "open store `{}`: {}", g.root, store.error().ToString()));
+  CleanStale(**store);
   auto sandbox = executor::NewLinuxSandbox();
   executor::BuildRequest req;
   req.dockerfile_name = df_name;
@@ -141,6 +144,10 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   req.secrets = *secrets;
   auto result = executor::Build(**store, *sandbox, *progress, req);
   for (const auto& p : temps) ::unlink(p.c_str());
+  if (cancel::Requested()) {  // the steps were stopped: 130 for SIGINT, 143 for SIGTERM
+    fail(cancel::Check().error());
+    return cancel::ExitCode();
+  }
   if (!result) {
     const Error& e = result.error();
     if (e.where && e.where->file == df_name) {

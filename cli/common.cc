@@ -1,6 +1,14 @@
 #include "cli/common.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <fmt/core.h>
+
+#include "common/fs.h"
+#include "common/unique_fd.h"
+#include "executor/sandbox.h"
 
 #include "cli/verbs.h"
 
@@ -20,6 +28,19 @@ std::unique_ptr<executor::Store> OpenStore(const GlobalOptions& g) {
     return nullptr;
   }
   return std::move(s).value();
+}
+
+void CleanStale(executor::Store& store) {
+  (void)executor::CleanupStaleSandboxes();
+  std::string dir = store.root() + "/containers";
+  auto names = fs::ListDir(dir);
+  if (!names) return;
+  for (const auto& n : *names) {
+    std::string path = dir + "/" + n;
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    // Held by a running `cbuild run --name`: not ours to touch.
+    if (fd && ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) ::unlink(path.c_str());
+  }
 }
 
 }  // namespace cb::cli

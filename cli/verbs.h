@@ -35,7 +35,7 @@ struct RunOptions {
   bool rm = false, interactive = false, tty = false;
   std::vector<std::string> env;
   std::vector<std::string> volumes;
-  std::string workdir, user, entrypoint, network = "host", name;
+  std::string workdir, user, entrypoint, network = "default", name, hostname;
   bool entrypoint_set = false;
   std::string image;
   std::vector<std::string> args;

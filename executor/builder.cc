@@ -10,6 +10,7 @@
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 
+#include "common/cancel.h"
 #include "executor/copy_op.h"
 #include "executor/step_exec.h"
 #include "parser/parser.h"
@@ -97,6 +98,10 @@ class BuildRun {
  private:
   void RunStageGuarded(int i) {
     if (failed_) return;
+    if (auto c = cancel::Check(); !c) {
+      if (!failed_.exchange(true)) first_error_ = std::move(c).error();
+      return;
+    }
     auto st = RunStage(plan_.stages[i]);
     if (!st) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -147,6 +152,7 @@ class BuildRun {
     Report({from.number, from.text, true, st.fs_key, {}, 0});
     for (size_t i = 1; i < stage.steps.size(); ++i) {
       if (failed_) return MakeError(ErrorCode::kCancelled, "cancelled");
+      CB_TRY(cancel::Check());  // SIGINT/SIGTERM: no new step starts
       const Step& s = stage.steps[i];
       progress_.Started(s.number, Label(stage, s), s.text);
       auto r = RunStep(s, stage.index, st);

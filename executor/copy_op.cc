@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/cancel.h"
 #include "common/rooted.h"
 #include "common/unique_fd.h"
 #include "snapshotter/applier.h"
@@ -19,6 +20,7 @@ namespace {
 Status CopyData(int in, int out, const std::string& what) {
   char buf[1 << 16];
   for (;;) {
+    CB_TRY(cancel::Check());  // a big COPY stops on SIGINT/SIGTERM
     ssize_t n = ::read(in, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;

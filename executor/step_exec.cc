@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "common/cancel.h"
 #include "common/fs.h"
 #include "common/rooted.h"
 #include "executor/copy_op.h"
@@ -232,7 +233,8 @@ Status AddRunMounts(StepContext& ctx, const Step& s, SandboxSpec& spec, RunResou
   return Ok();
 }
 
-/// The identity of `user` in the snapshot's filesystem (mounted briefly to read /etc/passwd).
+}  // namespace
+
 Result<Identity> IdentityIn(snapshotter::ActiveSnapshot& snap, const std::string& user, bool chown) {
   if (user.empty()) return Identity{};
   bool numeric = user.find_first_not_of("0123456789:") == std::string::npos;
@@ -249,6 +251,8 @@ Result<Identity> IdentityIn(snapshotter::ActiveSnapshot& snap, const std::string
   CB_TRY(mnt.Unmount());
   return id;
 }
+
+namespace {
 
 Status ExecRun(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& snap) {
   Identity id = CB_TRY(IdentityIn(snap, s.user, false));
@@ -271,7 +275,11 @@ Status ExecRun(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& sna
   spec.network = s.network == "none" ? NetworkMode::kNone : s.network == "host" ? NetworkMode::kHost : NetworkMode::kDefault;
   RunResources res;
   CB_TRY(AddRunMounts(ctx, s, spec, res));
+  cancel::Subscription cancelled;  // SIGINT/SIGTERM to cbuild stop the step (common/cancel.h)
+  spec.cancel_fd = cancelled.fd();
+  spec.stop_timeout_ms = cancel::kStopTimeoutMs;
   int code = CB_TRY(RunWithOutput(ctx, s, spec));
+  CB_TRY(cancel::Check());
   if (code != 0) {
     std::string cmd;
     for (const auto& a : s.argv) cmd += (cmd.empty() ? "" : " ") + a;

@@ -13,6 +13,7 @@
 #include "executor/sandbox.h"
 #include "executor/store.h"
 #include "executor/url_fetch.h"
+#include "executor/user_db.h"
 #include "planner/context_hasher.h"
 #include "planner/plan.h"
 
@@ -41,6 +42,11 @@ struct StepContext {
 /// not already; --checksum verified).
 Result<std::optional<cache::LayerRecord>> ExecuteStep(StepContext& ctx, const planner::Step& s,
                                                       const std::vector<Digest>& parents, Downloads& downloads);
+
+/// The identity of `user` ("user[:group]", names or ids) in the snapshot's filesystem, read
+/// from its /etc/passwd and /etc/group (the snapshot is mounted briefly in cbuild's private
+/// mount namespace); `chown` applies --chown's rules. An empty `user` is root.
+Result<Identity> IdentityIn(snapshotter::ActiveSnapshot& snap, const std::string& user, bool chown);
 
 /// The layers a --from / from= reference reads: a stage's, or an image's (pulled from the store).
 Result<std::vector<Digest>> SourceLayers(StepContext& ctx, int from_stage, const std::string& from_ref);
