@@ -120,7 +120,9 @@ int main(int argc, char** argv) {
   build->callback([&] { rc = Build(g, b); });
 
   RunOptions r;
-  auto* run = app.add_subcommand("run", "Run a command in a new container from an image (like `docker run --rm`)");
+  auto* run = app.add_subcommand(
+      "run", "Run a command in a new container from an image, like `docker run --rm`:\n"
+             "  cbuild run [OPTIONS] IMAGE [COMMAND] [ARG...]");
   run->add_flag("--rm", r.rm, "Remove the container when it exits (always done: containers are never kept)");
   run->add_flag("-i,--interactive", r.interactive, "Keep stdin attached (without it the command reads /dev/null)");
   run->add_flag("-t,--tty", r.tty,
@@ -138,10 +140,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run->add_option("--name", r.name, "Container name: unique among running `cbuild run`s of this --root");
   run->add_option("--hostname", r.hostname, "Container host name (default: a random 12-digit hex id, as Docker)");
-  run->add_option("image", r.image, "Image name, id or digest")->required();
-  run->prefix_command();  // everything after IMAGE is the command, flags included
+  run->prefix_command();  // IMAGE and everything after it (the command, flags included) stay unparsed
   run->footer(
-      "Everything after IMAGE is the command and its arguments (default: the image's ENTRYPOINT + CMD).\n"
+      "IMAGE: a name, id or digest. Everything after IMAGE is the command and its arguments (default: the image's ENTRYPOINT + CMD).\n"
       "Exit status: the command's; 125 when cbuild fails before the command starts, 126 when it cannot\n"
       "be executed, 127 when it is not found, 128+N when it is killed by signal N. SIGINT, SIGTERM and\n"
       "SIGHUP to cbuild are forwarded to the command (SIGKILL 5 s later if it is still running);\n"
@@ -149,6 +150,13 @@ int main(int argc, char** argv) {
   run->callback([&] {
     r.entrypoint_set = run->count("--entrypoint") > 0;
     r.args = run->remaining();
+    if (r.args.empty() || r.args[0].empty() || r.args[0][0] == '-') {
+      rc = Fail(r.args.empty() ? std::string("run: IMAGE is required (cbuild run [OPTIONS] IMAGE [COMMAND] [ARG...])")
+                               : "run: unknown flag `" + r.args[0] + "` (see cbuild run --help)") + 1;
+      return;
+    }
+    r.image = r.args[0];
+    r.args.erase(r.args.begin());
     rc = Run(g, r);
   });
 
