@@ -9,6 +9,8 @@
 #include <mutex>
 #include <optional>
 
+#include "common/cancel.h"
+
 namespace cb::registry {
 namespace {
 
@@ -59,6 +61,10 @@ size_t OnHeader(char* data, size_t size, size_t n, void* p) {
 size_t OnBody(char* data, size_t size, size_t n, void* p) {
   auto* t = static_cast<Transfer*>(p);
   size_t len = size * n;
+  if (auto c = cancel::Check(); !c) {  // SIGINT/SIGTERM to cbuild: abort the download
+    t->error = std::move(c).error();
+    return 0;
+  }
   long code = 0;
   curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &code);
   if (t->req->sink && code >= 200 && code < 300) {
