@@ -81,8 +81,47 @@ Downloads::~Downloads() {
   for (const auto& [url, dir] : dirs_) (void)fs::RemoveTree(dir);
 }
 
+namespace {
+
+/// GET `d.url` into `d.path`, following redirects; fills the digest and Last-Modified.
+Status Get(registry::HttpClient& client, Download& d) {
+  std::string shown = RedactUrl(d.url), at = d.url;
+  for (int hop = 0; hop <= kMaxRedirects; ++hop) {
+    // Each attempt starts the file and the digest afresh (a redirect's body is not content).
+    UniqueFd out(::open(d.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!out) return ErrnoError(errno, fmt::format("create `{}`", d.path));
+    Sha256 h;
+    registry::HttpRequest req;
+    req.url = at;
+    req.max_body = 1 << 20;  // error pages and redirect bodies only
+    req.sink = [&](std::string_view chunk) -> Status {
+      h.Update(chunk);
+      return WriteAll(out.get(), chunk, d.path);
+    };
+    auto resp = client.Do(req);
+    if (!resp) {
+      Error e = std::move(resp).error();
+      for (size_t p = e.message.find(at); p != std::string::npos; p = e.message.find(at, p + 1))
+        e.message.replace(p, at.size(), RedactUrl(at));
+      return e;
+    }
+    if (resp->status >= 300 && resp->status < 400 && !resp->Header("location").empty()) {
+      at = registry::ResolveLocation(at, resp->Header("location"));
+      continue;
+    }
+    if (resp->status < 200 || resp->status >= 300)
+      return MakeError(ErrorCode::kIo, "GET `{}`: invalid response status {}", shown, resp->status);
+    d.digest = h.Finish();
+    std::string lm = resp->Header("last-modified");
+    if (!lm.empty()) d.last_modified = ParseHttpDate(lm);
+    return Ok();
+  }
+  return MakeError(ErrorCode::kIo, "GET `{}`: stopped after {} redirects", shown, kMaxRedirects);
+}
+
+}  // namespace
+
 Result<const Download*> Downloads::Fetch(const std::string& url, const std::optional<Digest>& expected) {
-  std::string shown = RedactUrl(url);
   auto it = done_.find(url);
   if (it == done_.end()) {
     CB_TRY(fs::MakeDirs(root_ + "/active"));
@@ -95,44 +134,11 @@ Result<const Download*> Downloads::Fetch(const std::string& url, const std::opti
     registry::TransportOptions t;
     t.ca_file = opts.ca_file;
     registry::HttpClient client(t);
-    std::string at = url;
-    for (int hop = 0;; ++hop) {
-      if (hop > kMaxRedirects)
-        return MakeError(ErrorCode::kIo, "GET `{}`: stopped after {} redirects", shown, kMaxRedirects);
-      // Each attempt starts the file and the digest afresh (a redirect's body is not content).
-      UniqueFd out(::open(d.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-      if (!out) return ErrnoError(errno, fmt::format("create `{}`", d.path));
-      Sha256 h;
-      registry::HttpRequest req;
-      req.url = at;
-      req.max_body = 1 << 20;  // error pages and redirect bodies only
-      req.sink = [&](std::string_view chunk) -> Status {
-        h.Update(chunk);
-        return WriteAll(out.get(), chunk, d.path);
-      };
-      auto resp = client.Do(req);
-      if (!resp) {
-        Error e = std::move(resp).error();
-        for (size_t p = e.message.find(at); p != std::string::npos; p = e.message.find(at, p + 1))
-          e.message.replace(p, at.size(), RedactUrl(at));
-        return e;
-      }
-      if (resp->status >= 300 && resp->status < 400 && !resp->Header("location").empty()) {
-        at = registry::ResolveLocation(at, resp->Header("location"));
-        continue;
-      }
-      if (resp->status < 200 || resp->status >= 300)
-        return MakeError(ErrorCode::kIo, "GET `{}`: invalid response status {}", shown, resp->status);
-      if (::fsync(out.get()) != 0) return ErrnoError(errno, fmt::format("fsync `{}`", d.path));
-      d.digest = h.Finish();
-      std::string lm = resp->Header("last-modified");
-      if (!lm.empty()) d.last_modified = ParseHttpDate(lm);
-      break;
-    }
+    CB_TRY(Get(client, d));
     it = done_.emplace(url, std::move(d)).first;
   }
   if (expected && it->second.digest != *expected)
-    return MakeError(ErrorCode::kCorrupt, "checksum mismatch for `{}`: expected {}, got {}", shown,
+    return MakeError(ErrorCode::kCorrupt, "checksum mismatch for `{}`: expected {}, got {}", RedactUrl(url),
                      expected->ToString(), it->second.digest.ToString());
   return &it->second;
 }
