@@ -124,7 +124,11 @@ class BuildRun {
 
   /// Every started step ends in Cached, Done or Failed.
   Error StepFailed(const Step& s, Error e) {
-    progress_.Failed(s.number, e.message);
+    if (e.code == ErrorCode::kCancelled) {
+      progress_.Canceled(s.number, e.message);
+    } else {
+      progress_.Failed(s.number, e.message);
+    }
     return AtStep(s, std::move(e));
   }
 

@@ -24,6 +24,9 @@ class Progress {
   virtual void Output(int n, const std::string& line) = 0;
   virtual void Done(int n, double seconds) = 0;
   virtual void Failed(int n, const std::string& message) = 0;
+  /// The step was stopped (a signal, or a sibling stage's failure), not failed by itself.
+  /// Plain prints it as a failure ("#N ERROR: interrupted by SIGINT").
+  virtual void Canceled(int n, const std::string& message) { Failed(n, message); }
   /// A line not tied to a step ("writing image sha256:... done").
   virtual void Note(const std::string& line) = 0;
   /// Ends a live display, leaving its final summary on screen; later Notes print as lines.

@@ -52,6 +52,9 @@ class JsonProgress : public Progress {
     }
     Emit({{"event", "failed"}, {"step", n}, {"message", message}});
   }
+  void Canceled(int n, const std::string& message) override {
+    Emit({{"event", "canceled"}, {"step", n}, {"message", message}});
+  }
   void Note(const std::string& line) override { Emit({{"event", "note"}, {"message", line}}); }
   void BuildFailed(const Error& e, const std::string&) override {
     nlohmann::ordered_json j = {{"event", "error"}, {"message", e.message}};

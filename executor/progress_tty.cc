@@ -63,6 +63,7 @@ class TtyProgress : public Progress {
   }
   void Done(int n, double seconds) override { Finished(n, StepState::kDone, seconds, ""); }
   void Failed(int n, const std::string& message) override { Finished(n, StepState::kError, -1, message); }
+  void Canceled(int n, const std::string& message) override { Finished(n, StepState::kCanceled, -1, message); }
   void Note(const std::string& line) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) {

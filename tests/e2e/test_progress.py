@@ -10,6 +10,7 @@ import pty
 import re
 import select
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -109,6 +110,7 @@ def run_in_pty(args, cols=100, rows=40, env=None, on_screen=None, timeout=120):
     p = subprocess.Popen([CBUILD, *args], stdin=slave, stdout=slave, stderr=slave, env=e, close_fds=True)
     os.close(slave)
     screen = Screen(cols, rows)
+    screen.proc = p  # for on_screen callbacks that signal it
     raw = b""
     deadline = time.time() + timeout
     decoder = __import__("codecs").getincrementaldecoder("utf-8")("replace")
@@ -341,7 +343,7 @@ def events_of(stderr):
 
 
 def check_step_order(evs):
-    """Each step: started, then cache_miss/log, then exactly one of cached/done/failed."""
+    """Each step: started, then cache_miss/log, then exactly one of cached/done/failed/canceled."""
     state = {}
     for e in evs:
         if "step" not in e or e["event"] == "error":
@@ -352,7 +354,7 @@ def check_step_order(evs):
             state[n] = "running"
         else:
             assert state.get(n) == "running", (e, state.get(n))
-            if ev in ("cached", "done", "failed"):
+            if ev in ("cached", "done", "failed", "canceled"):
                 state[n] = ev
     return state
 
@@ -463,3 +465,36 @@ def test_json_pull_of_a_base_image_is_events_too(base, tmp_path):
     finally:
         reg.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_interrupted_step_is_canceled_not_failed(base, tmp_path):
+    ctx = write(tmp_path / "ctx", "FROM busybox\nRUN echo started; sleep 30\n")
+    # json: the step ends with "canceled", then the error event; exit 130
+    p = subprocess.Popen([CBUILD, "--root", base.root, "build", "--progress", "json", str(ctx)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in p.stderr:
+        lines.append(line)
+        if '"line":"started"' in line:
+            p.send_signal(signal.SIGINT)
+            break
+    rest = p.communicate(timeout=60)[1]
+    evs = events_of("".join(lines) + rest)
+    assert p.returncode == 130
+    assert check_step_order(evs) == {1: "cached", 2: "canceled"}
+    assert evs[-1]["event"] == "error" and evs[-1]["message"] == "interrupted by SIGINT"
+
+    # tty: the step is marked CANCELED, with no failure report
+    sent = []
+
+    def look(screen):
+        if not sent and any(l.strip() == "started" for l in screen.visible()):
+            sent.append(True)
+            screen.proc.send_signal(signal.SIGINT)
+
+    rc, screen, _ = run_in_pty(["--root", base.root, "build", "--progress", "tty", str(ctx)], on_screen=look)
+    hist = screen.history()
+    assert rc == 130 and sent, "\n".join(hist)
+    assert re.search(r"^#2 \[2/2\] RUN echo started; sleep 30 +CANCELED$", "\n".join(hist), re.M), "\n".join(hist)
+    assert "------" not in hist
+    assert hist[-1] == "cbuild: interrupted by SIGINT"
