@@ -136,6 +136,7 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   req.no_cache = o.no_cache;
   req.build_args = BuildArgs(o.build_args);
   req.platform = o.platform;
+  req.network = o.network;
   if (o.platform != "linux/amd64")
     return fail(MakeError(ErrorCode::kUnsupported, "--platform {}: only linux/amd64 can be built here", o.platform));
   std::vector<std::string> temps;

@@ -115,6 +115,8 @@ int main(int argc, char** argv) {
   build->add_option("--build-arg", b.build_args, "Set a build-time variable K=V (repeatable)")->allow_extra_args(false);
   build->add_option("--secret", b.secrets, "Expose a secret to RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR")->allow_extra_args(false);
   build->add_option("--platform", b.platform, "Target platform (only linux/amd64)");
+  build->add_option("--network", b.network, "default|none|host: network of RUN steps without their own --network")
+      ->check(CLI::IsMember({"default", "none", "host"}));
   build->add_flag("--push", b.push, "Push every -t name to its registry after the build");
   build->add_option("context", b.context, "Build context directory")->required();
   build->callback([&] { rc = Build(g, b); });

@@ -29,6 +29,7 @@ struct BuildOptions {
   std::vector<std::string> build_args;  ///< K=V, or K to take the caller's environment value
   std::vector<std::string> secrets;     ///< id=ID,src=PATH (or env=VAR)
   std::string platform = "linux/amd64";
+  std::string network = "default";  ///< --network: RUN's network unless RUN --network says otherwise
 };
 
 struct RunOptions {

@@ -373,6 +373,7 @@ Result<BuildResult> Build(Store& store, Sandbox& sandbox, Progress& progress, co
   lo.build_args = req.build_args;
   lo.resolve = Resolver(store, progress);
   lo.platform = req.platform;
+  lo.network = req.network;
   planner::Plan plan = CB_TRY(planner::Lower(df, lo));
   std::vector<image::Reference> tags;
   for (const auto& t : req.tags) tags.push_back(CB_TRY(image::ParseReference(t)));

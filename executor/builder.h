@@ -28,6 +28,7 @@ struct BuildRequest {
   std::map<std::string, std::string> build_args;  ///< --build-arg K=V
   std::map<std::string, std::string> secrets;     ///< --secret id=ID,src=PATH
   std::string platform = "linux/amd64";
+  std::string network = "default";  ///< default network of RUN steps (default|none|host)
 };
 
 struct StepReport {

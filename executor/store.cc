@@ -51,12 +51,10 @@ snapshotter::DiffOptions Store::LayerDiffOptions() {
 
 Result<std::optional<cache::LayerRecord>> Store::CommitLayer(snapshotter::ActiveSnapshot& snap) {
   if (DirIsEmpty(snap.upper())) return std::optional<cache::LayerRecord>();
-  // Lazy compression: only the diff_id is needed now; the tar goes to /dev/null.
-  UniqueFd null_fd(::open("/dev/null", O_WRONLY | O_CLOEXEC));
-  if (!null_fd) return ErrnoError(errno, "open `/dev/null`");
+  // Lazy compression: only the diff_id is needed now; the tar is hashed, not written.
   snapshotter::DiffOptions opts = LayerDiffOptions();
   opts.compression = snapshotter::Compression::kNone;
-  snapshotter::LayerBlob lb = CB_TRY(snapshotter::NewTarDiffer()->Diff(snap.upper(), null_fd.get(), opts));
+  snapshotter::LayerBlob lb = CB_TRY(snapshotter::NewTarDiffer()->Diff(snap.upper(), -1, opts));
   cache::LayerRecord rec{lb.diff_id, lb.diff_id, lb.size, lb.media_type};
   CB_TRY(RememberLayerSource(rec, opts));
   CB_TRY(snaps_->Commit(snap, lb.diff_id));

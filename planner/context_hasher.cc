@@ -9,9 +9,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <mutex>
 #include <optional>
 
-#include <tbb/parallel_for.h>
+#include <tbb/task_group.h>
 
 #include "common/rooted.h"
 #include "planner/dockerignore.h"
@@ -20,7 +21,8 @@
 namespace cb::planner {
 namespace {
 
-constexpr size_t kReadBuf = 256 * 1024;
+constexpr size_t kReadBuf = size_t{1} << 20;
+constexpr int64_t kSequentialHint = int64_t{4} << 20;  // posix_fadvise(SEQUENTIAL) from this size
 
 int64_t NowNs() {
   struct timespec ts;
@@ -28,20 +30,29 @@ int64_t NowNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-Result<Digest> HashFd(int fd, const std::string& what, int64_t* bytes) {
+/// SHA-256 of a regular file's content. `size` is its stat size: a read that comes back short
+/// once that many bytes are in is the end of the file, which saves the extra read that would
+/// return 0 (a file that grew since its stat is read to its end as usual).
+Result<Digest> HashFd(int fd, const std::string& what, int64_t size, int64_t* bytes) {
   Sha256 h;
-  // One buffer per thread: a fresh 256 KiB allocation per file is an mmap plus page faults.
+  // (read, not mmap: mapping and unmapping each file costs far more than the copy.)
+  // One buffer per thread: a fresh allocation per file is an mmap plus page faults.
   thread_local std::unique_ptr<char[]> buf(new char[kReadBuf]);
+  if (size >= kSequentialHint) ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  int64_t total = 0;
   for (;;) {
     ssize_t n = ::read(fd, buf.get(), kReadBuf);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN) return MakeError(ErrorCode::kFailed, "read `{}`: not a regular file any more", what);
       return ErrnoError(errno, fmt::format("read `{}`", what));
     }
     if (n == 0) break;
     h.Update(buf.get(), static_cast<size_t>(n));
-    *bytes += n;
+    total += n;
+    if (static_cast<size_t>(n) < kReadBuf && total == size) break;
   }
+  *bytes += total;
   return h.Finish();
 }
 
@@ -74,12 +85,6 @@ std::string SourceRel(const std::string& src) {
   return c == "/" ? "." : c.substr(1);
 }
 
-/// A regular file waiting to be read: where to open it and its stat from the walk.
-struct Pending {
-  size_t index;
-  bool follow;  ///< the named source itself (resolved inside the root, links followed)
-};
-
 }  // namespace
 
 ContextHasher::ContextHasher(std::string dir, UniqueFd root) : dir_(std::move(dir)), root_(std::move(root)) {}
@@ -104,129 +109,241 @@ Status ContextHasher::SaveStatCache() { return stat_cache_ ? stat_cache_->Save()
 
 namespace {
 
-/// Depth-first, byte-sorted walk below `dir_fd` (context path `prefix`), never following links.
-struct Walker {
-  const IgnoreMatcher* ignore;
-  std::vector<ContextFile>& files;
-  std::vector<struct stat>& stats;
+constexpr size_t kBatchFiles = 64;                 // files per hashing task
+constexpr int64_t kBatchBytes = int64_t{8} << 20;  // or bytes per hashing task
 
-  Status Walk(int dir_fd, const std::string& prefix, const IgnoreMatchInfo& info) {
-    int dup = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+/// One directory's part of a walk: its entries in byte-sorted order; the subtree of entry
+/// files[sub_at[k] - 1] (a directory, or an excluded one that exceptions may re-include) is
+/// subtrees[k], which goes right after it.
+struct DirNode {
+  std::vector<ContextFile> files;
+  std::vector<struct stat> stats;
+  std::vector<std::unique_ptr<DirNode>> subtrees;
+  std::vector<size_t> sub_at;
+};
+
+using SharedFd = std::shared_ptr<UniqueFd>;
+
+/// Walks the directories below a source and hashes their regular files at the same time, on
+/// every core: each directory is listed by its own task, which then queues its subdirectories
+/// and its files (in batches) as further tasks. Nothing is followed: directories and files are
+/// opened relative to their parent with O_NOFOLLOW (or, when fds run out, by their path inside
+/// the context root).
+class ParallelWalk {
+ public:
+  ParallelWalk(int root_fd, const IgnoreMatcher* ignore, StatCache* cache, int64_t start_ns)
+      : root_fd_(root_fd), ignore_(ignore), cache_(cache), start_ns_(start_ns) {}
+
+  /// Queues the walk of `dir` (context path `prefix`, "" for the root) into `node`.
+  void Start(SharedFd dir, std::string prefix, IgnoreMatchInfo info, DirNode* node) {
+    tg_.run([this, dir = std::move(dir), prefix = std::move(prefix), info = std::move(info), node] {
+      Guard([&] { return List(dir, prefix, info, node); });
+    });
+  }
+
+  /// Waits for every task; the first error (in time) wins.
+  Status Wait() {
+    tg_.wait();
+    if (error_) return std::move(*error_);
+    return Ok();
+  }
+
+  int64_t files_read() const { return files_read_.load(); }
+  int64_t bytes_read() const { return bytes_read_.load(); }
+
+ private:
+  template <typename F>
+  void Guard(F&& f) {
+    if (failed_.load(std::memory_order_relaxed)) return;
+    Status st = f();
+    if (st) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!failed_.exchange(true)) error_ = std::move(st).error();
+  }
+
+  /// openat relative to `dir`, not following a final symlink; by the path inside the context
+  /// root when the process is out of fds (deep trees keep many directories open).
+  Result<UniqueFd> OpenAt(int dir, const std::string& name, const std::string& rel, int flags) {
+    UniqueFd fd(::openat(dir, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC));
+    if (fd) return fd;
+    if (errno == EMFILE || errno == ENFILE) return rooted::Open(root_fd_, rel, flags);
+    return ErrnoError(errno, fmt::format("open `{}`", rel));
+  }
+
+  Status List(const SharedFd& dir, const std::string& prefix, const IgnoreMatchInfo& info, DirNode* node) {
+    int dup = ::fcntl(dir->get(), F_DUPFD_CLOEXEC, 0);
     DIR* d = dup >= 0 ? ::fdopendir(dup) : nullptr;
     if (!d) {
       if (dup >= 0) ::close(dup);
-      return ErrnoError(errno, fmt::format("read directory `{}`", prefix));
+      return ErrnoError(errno, fmt::format("read directory `{}`", prefix.empty() ? "." : prefix));
     }
     std::vector<std::string> names;
     while (struct dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(std::move(n));
+      std::string_view n = e->d_name;
+      if (n != "." && n != "..") names.emplace_back(n);
     }
     ::closedir(d);
     std::sort(names.begin(), names.end());
-    for (const auto& name : names) CB_TRY(Entry(dir_fd, prefix, name, info));
+    node->files.reserve(names.size());
+    node->stats.reserve(names.size());
+    struct Sub {
+      std::string name, rel;
+      IgnoreMatchInfo info;
+    };
+    std::vector<Sub> subs;
+    std::vector<size_t> todo;  // regular files the stat cache does not know
+    for (const auto& name : names) {
+      std::string rel = Join(prefix, name);
+      struct stat st;
+      if (::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) continue;  // removed while we walk
+        return ErrnoError(errno, fmt::format("stat `{}`", rel));
+      }
+      IgnoreMatchInfo child;
+      bool excluded = ignore_ && ignore_->ExcludedInWalk(rel, info, &child);
+      if (excluded && (!S_ISDIR(st.st_mode) || ignore_->CanSkipDir(rel))) continue;
+      if (!excluded) {
+        ContextFile f{rel, static_cast<uint32_t>(st.st_mode), {}, {}};
+        if (S_ISLNK(st.st_mode)) {
+          char buf[4096];
+          ssize_t n = ::readlinkat(dir->get(), name.c_str(), buf, sizeof buf);
+          if (n < 0) return ErrnoError(errno, fmt::format("readlink `{}`", rel));
+          f.link.assign(buf, static_cast<size_t>(n));
+        } else if (S_ISREG(st.st_mode) && !(cache_ && cache_->Lookup(rel, st, &f.content))) {
+          todo.push_back(node->files.size());
+        }
+        node->files.push_back(std::move(f));
+        node->stats.push_back(st);
+      }
+      if (S_ISDIR(st.st_mode)) {
+        node->sub_at.push_back(node->files.size());
+        node->subtrees.push_back(std::make_unique<DirNode>());
+        subs.push_back({name, std::move(rel), std::move(child)});
+      }
+    }
+    // node->files is complete: tasks may now fill in digests. Subdirectories first, so that
+    // this thread (LIFO) hashes this directory's files next while others take the subtrees.
+    for (size_t k = 0; k < subs.size(); ++k) {
+      DirNode* child = node->subtrees[k].get();
+      tg_.run([this, dir, sub = std::move(subs[k]), child] {
+        Guard([&]() -> Status {
+          UniqueFd fd = CB_TRY(OpenAt(dir->get(), sub.name, sub.rel, O_RDONLY | O_DIRECTORY));
+          return List(std::make_shared<UniqueFd>(std::move(fd)), sub.rel, sub.info, child);
+        });
+      });
+    }
+    for (size_t i = 0; i < todo.size();) {
+      size_t j = i;
+      int64_t bytes = 0;
+      while (j < todo.size() && j - i < kBatchFiles && (j == i || bytes < kBatchBytes))
+        bytes += node->stats[todo[j++]].st_size;
+      tg_.run([this, dir, node, batch = std::vector<size_t>(todo.begin() + i, todo.begin() + j)] {
+        Guard([&] { return HashBatch(dir->get(), node, batch); });
+      });
+      i = j;
+    }
     return Ok();
   }
 
-  Status Entry(int dir_fd, const std::string& prefix, const std::string& name, const IgnoreMatchInfo& info) {
-    std::string rel = Join(prefix, name);
-    struct stat st;
-    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) return Ok();  // removed while we walk
-      return ErrnoError(errno, fmt::format("stat `{}`", rel));
+  Status HashBatch(int dir, DirNode* node, const std::vector<size_t>& batch) {
+    int64_t bytes = 0;
+    for (size_t i : batch) {
+      if (failed_.load(std::memory_order_relaxed)) return Ok();
+      ContextFile& f = node->files[i];
+      const struct stat& st = node->stats[i];
+      std::string name = f.path.substr(f.path.rfind('/') + 1);
+      UniqueFd fd = CB_TRY(OpenAt(dir, name, f.path, O_RDONLY | O_NONBLOCK));
+      f.content = CB_TRY(HashFd(fd.get(), f.path, st.st_size, &bytes));
+      if (cache_) cache_->Insert(f.path, st, f.content, start_ns_);
     }
-    IgnoreMatchInfo child;
-    bool excluded = ignore && ignore->ExcludedInWalk(rel, info, &child);
-    if (excluded && (!S_ISDIR(st.st_mode) || ignore->CanSkipDir(rel))) return Ok();
-    if (!excluded) {
-      ContextFile f{rel, static_cast<uint32_t>(st.st_mode), {}, {}};
-      if (S_ISLNK(st.st_mode)) {
-        char buf[4096];
-        ssize_t n = ::readlinkat(dir_fd, name.c_str(), buf, sizeof buf);
-        if (n < 0) return ErrnoError(errno, fmt::format("readlink `{}`", rel));
-        f.link.assign(buf, static_cast<size_t>(n));
-      }
-      files.push_back(std::move(f));
-      stats.push_back(st);
-    }
-    if (S_ISDIR(st.st_mode)) {
-      UniqueFd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (!sub) return ErrnoError(errno, fmt::format("open directory `{}`", rel));
-      CB_TRY(Walk(sub.get(), rel, child));
-    }
+    files_read_ += static_cast<int64_t>(batch.size());
+    bytes_read_ += bytes;
     return Ok();
   }
+
+  int root_fd_;
+  const IgnoreMatcher* ignore_;
+  StatCache* cache_;
+  int64_t start_ns_;
+  tbb::task_group tg_;
+  std::mutex mu_;
+  std::atomic<bool> failed_{false};
+  std::optional<Error> error_;
+  std::atomic<int64_t> files_read_{0}, bytes_read_{0};
 };
+
+/// Appends a walked tree to `files`/`stats` in depth-first, byte-sorted order.
+void Flatten(DirNode& node, std::vector<ContextFile>& files, std::vector<struct stat>& stats) {
+  size_t k = 0;
+  for (size_t i = 0; i <= node.files.size(); ++i) {
+    for (; k < node.sub_at.size() && node.sub_at[k] == i; ++k) Flatten(*node.subtrees[k], files, stats);
+    if (i == node.files.size()) break;
+    files.push_back(std::move(node.files[i]));
+    stats.push_back(node.stats[i]);
+  }
+}
 
 }  // namespace
 
-Status ContextHasher::AddSource(const std::string& src, std::vector<ContextFile>& files,
-                                std::vector<struct stat>& stats) {
-  std::string rel = SourceRel(src);
-  IgnoreMatchInfo info;
-  if (ignore_ && rel != "." && WalkExcluded(*ignore_, rel, &info))
-    return MakeError(ErrorCode::kNotFound, "source `{}` not found in build context (excluded by .dockerignore)", src);
-  auto fd = rooted::Open(root_.get(), rel, O_RDONLY);
-  if (!fd) {
-    if (fd.error().code == ErrorCode::kNotFound)
-      return MakeError(ErrorCode::kNotFound, "source `{}` not found in build context", src);
-    return std::move(fd).error();
-  }
-  struct stat st;
-  if (::fstat(fd->get(), &st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", src));
-  files.push_back({rel, static_cast<uint32_t>(st.st_mode), {}, {}});
-  stats.push_back(st);
-  if (S_ISDIR(st.st_mode)) {
-    Walker w{ignore_, files, stats};
-    CB_TRY(w.Walk(fd->get(), rel == "." ? "" : rel, info));
-  }
-  return Ok();
-}
-
-Status ContextHasher::HashContents(std::vector<ContextFile>& files, const std::vector<struct stat>& st) {
-  std::vector<Pending> todo;
+Status ContextHasher::HashTree(const std::vector<std::string>& sources, std::vector<ContextFile>& files,
+                               std::vector<size_t>& starts) {
   const int64_t start = NowNs();
-  for (size_t i = 0; i < files.size(); ++i) {
-    if (!S_ISREG(files[i].mode)) continue;
-    ++stats_.files;
-    if (stat_cache_ && stat_cache_->Lookup(files[i].path, st[i], &files[i].content)) continue;
-    todo.push_back({i, false});
-  }
-  std::vector<std::optional<Error>> errors(todo.size());
-  std::atomic<int64_t> bytes{0};
-  std::atomic<bool> failed{false};
-  tbb::parallel_for(size_t{0}, todo.size(), [&](size_t k) {
-    if (failed.load(std::memory_order_relaxed)) return;
-    ContextFile& f = files[todo[k].index];
-    // Below a source nothing is followed; the named source itself resolves inside the root.
-    auto fd = rooted::Open(root_.get(), f.path, O_RDONLY);
-    int64_t n = 0;
-    Result<Digest> d = fd ? HashFd(fd->get(), f.path, &n) : Result<Digest>(std::move(fd).error());
-    if (!d) {
-      errors[k] = std::move(d).error();
-      failed = true;
-      return;
+  ParallelWalk walk(root_.get(), ignore_, stat_cache_.get(), start);
+  struct Source {
+    std::string rel;
+    ContextFile self;
+    struct stat st;
+    std::unique_ptr<DirNode> tree;
+  };
+  std::vector<Source> roots;
+  for (const auto& src : sources) {
+    Source s;
+    s.rel = SourceRel(src);
+    IgnoreMatchInfo info;
+    if (ignore_ && s.rel != "." && WalkExcluded(*ignore_, s.rel, &info))
+      return MakeError(ErrorCode::kNotFound, "source `{}` not found in build context (excluded by .dockerignore)", src);
+    auto fd = rooted::Open(root_.get(), s.rel, O_RDONLY | O_NONBLOCK);
+    if (!fd) {
+      if (fd.error().code == ErrorCode::kNotFound)
+        return MakeError(ErrorCode::kNotFound, "source `{}` not found in build context", src);
+      return std::move(fd).error();
     }
-    f.content = *d;
-    bytes += n;
-    if (stat_cache_) stat_cache_->Insert(f.path, st[todo[k].index], f.content, start);
-  });
-  for (auto& e : errors)
-    if (e) return std::move(*e);
-  stats_.files_read += static_cast<int64_t>(todo.size());
-  stats_.bytes_read += bytes.load();
+    if (::fstat(fd->get(), &s.st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", src));
+    s.self = {s.rel, static_cast<uint32_t>(s.st.st_mode), {}, {}};
+    if (S_ISREG(s.st.st_mode)) {
+      // The named source itself (resolved inside the root, links followed).
+      if (!(stat_cache_ && stat_cache_->Lookup(s.rel, s.st, &s.self.content))) {
+        int64_t n = 0;
+        s.self.content = CB_TRY(HashFd(fd->get(), src, s.st.st_size, &n));
+        if (stat_cache_) stat_cache_->Insert(s.rel, s.st, s.self.content, start);
+        ++stats_.files_read;
+        stats_.bytes_read += n;
+      }
+    }
+    if (S_ISDIR(s.st.st_mode)) {
+      s.tree = std::make_unique<DirNode>();
+      walk.Start(std::make_shared<UniqueFd>(std::move(*fd)), s.rel == "." ? "" : s.rel, info, s.tree.get());
+    }
+    roots.push_back(std::move(s));
+  }
+  CB_TRY(walk.Wait());
+  std::vector<struct stat> st;
+  for (auto& s : roots) {
+    starts.push_back(files.size());
+    files.push_back(std::move(s.self));
+    st.push_back(s.st);
+    if (s.tree) Flatten(*s.tree, files, st);
+  }
+  for (const auto& f : files) stats_.files += S_ISREG(f.mode) ? 1 : 0;
+  stats_.files_read += walk.files_read();
+  stats_.bytes_read += walk.bytes_read();
   return Ok();
 }
 
 Result<SourcesHash> ContextHasher::HashSourcesDetailed(const std::vector<std::string>& sources) {
   SourcesHash out;
-  std::vector<struct stat> st;
   std::vector<size_t> starts;
-  for (const auto& src : sources) {
-    starts.push_back(out.files.size());
-    CB_TRY(AddSource(src, out.files, st));
-  }
-  CB_TRY(HashContents(out.files, st));
+  CB_TRY(HashTree(sources, out.files, starts));
   Sha256 h;
   h.Update("cbuild-context-v2\n");
   for (size_t s = 0; s < sources.size(); ++s) {

@@ -91,9 +91,10 @@ class ContextHasher {
 
  private:
   ContextHasher(std::string dir, UniqueFd root);
-  Status AddSource(const std::string& src, std::vector<ContextFile>& files,
-                   std::vector<struct stat>& stats);
-  Status HashContents(std::vector<ContextFile>& files, const std::vector<struct stat>& stats);
+  /// Walks and hashes every source (all at once, on every core) into `files`, in order;
+  /// `starts` receives where each source's entries begin.
+  Status HashTree(const std::vector<std::string>& sources, std::vector<ContextFile>& files,
+                  std::vector<size_t>& starts);
 
   std::string dir_;
   UniqueFd root_;

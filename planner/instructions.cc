@@ -326,6 +326,7 @@ Result<Step> LowerRun(StageScope& s, const ast::Instruction& ins) {
   } else {
     st.argv = CommandLine(s, ins);
   }
+  if (s.opts) st.network = s.opts->network;
   for (const auto& [name, value] : flags) {
     if (name == "network") {
       std::string n = CB_TRY(s.Expand(ins, value));

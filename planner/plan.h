@@ -117,6 +117,8 @@ struct LowerOptions {
   std::map<std::string, std::string> build_args;   ///< --build-arg K=V
   BaseResolver resolve;                            ///< FROM image → its config; required
   std::string platform = "linux/amd64";
+  /// `build --network`: the network of RUN steps without their own --network (part of their key).
+  std::string network = "default";
 };
 
 /// AST → plan. Errors carry the instruction's file:line:col.

@@ -45,7 +45,8 @@ struct LayerBlob {
 class Differ {
  public:
   virtual ~Differ() = default;
-  /// Tar of `dir` written to `out_fd` (not closed). Errors name the offending path.
+  /// Tar of `dir` written to `out_fd` (not closed); with `out_fd` -1 nothing is written and
+  /// only the digests and size are computed. Errors name the offending path.
   virtual Result<LayerBlob> Diff(const std::string& dir, int out_fd, const DiffOptions& opts) = 0;
 };
 

@@ -130,3 +130,18 @@ def test_prune_waits_for_a_running_build(base, tmp_path):
     out = build.communicate(timeout=120)[0]
     assert build.returncode == 0, out
     assert base("run", "--rm", "slow", "cat", "/slow").stdout == "slow\n"
+
+
+def test_build_network_flag_sets_the_run_default_and_the_key(base, tmp_path):
+    ctx = write_ctx(tmp_path / "n", "FROM busybox\nRUN cat /proc/net/dev > /netdev\n"
+                    "RUN --network=host echo host > /h\n")
+    out = base("build", "--progress", "plain", "--network", "none", "-t", "net-none", str(ctx)).stderr
+    netdev = base("run", "--rm", "net-none", "cat", "/netdev").stdout
+    assert "lo:" in netdev and "tap0" not in netdev and "eth0" not in netdev
+    # Another default network is another cache key (as in BuildKit); the same one hits.
+    again = base("build", "--progress", "plain", "--network", "none", str(ctx)).stderr
+    assert again.count("CACHED") == 3, again
+    other = base("build", "--progress", "plain", "--network", "host", str(ctx)).stderr
+    assert "#2 CACHED" not in other, other
+    bad = base("build", "--network", "bridge", str(ctx), check=False)
+    assert bad.returncode != 0 and "network" in bad.stderr
