@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,7 +18,21 @@
 namespace cb::executor {
 namespace {
 
-Status CopyData(int in, int out, const std::string& what) {
+/// Copies `in` to `out`: in the kernel (sendfile: no copy through user space) until `size`
+/// bytes (the source's stat size) are in or the source ends; read/write where sendfile cannot.
+Status CopyData(int in, int out, int64_t size, const std::string& what) {
+  int64_t total = 0;
+  for (;;) {
+    size_t want = static_cast<size_t>(std::max<int64_t>(size - total, int64_t{1} << 20));
+    ssize_t n = ::sendfile(out, in, nullptr, std::min<size_t>(want, size_t{1} << 30));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && total == 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) break;
+    if (n < 0) return ErrnoError(errno, fmt::format("copy `{}`", what));
+    if (n == 0) return Ok();
+    total += n;
+    // Short once the stat size is in: the end (an unknown size, 0, reads on to the end).
+    if (size > 0 && total >= size && static_cast<size_t>(n) < want) return Ok();
+  }
   char buf[1 << 16];
   for (;;) {
     CB_TRY(cancel::Check());  // a big COPY stops on SIGINT/SIGTERM
@@ -52,11 +67,15 @@ unsigned ModeFor(const CopyRequest& req, mode_t st_mode) {
 /// Writes dir/name from `src_fd`, or from `content` when src_fd is -1.
 Status WriteFile(int src_fd, const struct stat& st, int dir_fd, const std::string& name,
                  const std::string& what, const CopyRequest& req, std::string_view content = {}) {
-  ClearSlot(dir_fd, name);
-  UniqueFd out(::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  // Usually nothing is there yet: try an exclusive create before looking.
+  UniqueFd out(::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!out && errno == EEXIST) {
+    ClearSlot(dir_fd, name);
+    out.reset(::openat(dir_fd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  }
   if (!out) return ErrnoError(errno, fmt::format("create `{}`", what));
   if (src_fd >= 0) {
-    CB_TRY(CopyData(src_fd, out.get(), what));
+    CB_TRY(CopyData(src_fd, out.get(), S_ISREG(st.st_mode) ? st.st_size : 0, what));
   } else {
     CB_TRY(WriteAll(out.get(), content, what));
   }
@@ -77,11 +96,22 @@ bool Excluded(const CopyRequest& req, const std::string& rel) {
   return false;
 }
 
+/// The destination directory of the previous entry: a sorted walk mostly stays in one.
+struct ParentCache {
+  std::string path;
+  UniqueFd fd;
+};
+
 /// Copies one entry found below a source directory to dest_base/rel.
-Status CopyEntry(const rooted::WalkEntry& e, int root_fd, const std::string& dest_base, const CopyRequest& req) {
+Status CopyEntry(const rooted::WalkEntry& e, int root_fd, const std::string& dest_base, const CopyRequest& req,
+                 ParentCache& parent_dir) {
   std::string target = dest_base + "/" + e.rel;
   std::string parent = target.substr(0, target.rfind('/'));
-  UniqueFd dir = CB_TRY(rooted::Open(root_fd, parent.empty() ? "/" : parent, O_RDONLY | O_DIRECTORY));
+  if (!parent_dir.fd || parent_dir.path != parent) {
+    parent_dir.fd = CB_TRY(rooted::Open(root_fd, parent.empty() ? "/" : parent, O_RDONLY | O_DIRECTORY));
+    parent_dir.path = parent;
+  }
+  const UniqueFd& dir = parent_dir.fd;
   const char* name = e.name.c_str();
   if (S_ISDIR(e.st.st_mode)) {
     ClearSlot(dir.get(), e.name);
@@ -176,10 +206,11 @@ Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool
   if (S_ISDIR(st.st_mode)) {
     CB_TRY(rooted::MkdirAll(root_fd, base.empty() ? "/" : base, 0755, req.uid, req.gid));
     std::string prefix = CleanRel(src);
+    ParentCache parent_dir;
     return rooted::Walk(in->get(), [&](const rooted::WalkEntry& e) -> Status {
       if (!req.excludes.empty() && Excluded(req, e.rel)) return Ok();
       if (req.ignored && req.ignored(prefix.empty() ? e.rel : prefix + "/" + e.rel)) return Ok();
-      return CopyEntry(e, root_fd, base, req);
+      return CopyEntry(e, root_fd, base, req, parent_dir);
     });
   }
   if (req.add && S_ISREG(st.st_mode) && LooksLikeArchive(in->get())) {
