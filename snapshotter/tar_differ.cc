@@ -43,7 +43,7 @@ struct OutSink {
   Status Write(const char* p, size_t n) {
     if (hashing) hash.Update(p, n);
     size += static_cast<int64_t>(n);
-    if (fd < 0) return true;  // digests only
+    if (fd < 0) return Ok();  // digests only
     while (n > 0) {
       ssize_t w = ::write(fd, p, n);
       if (w < 0 && errno == EINTR) continue;
