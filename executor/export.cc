@@ -155,20 +155,25 @@ Result<image::Image> MaterializeImage(Store& store, const image::Image& img, Com
     return MakeError(ErrorCode::kCorrupt, "image {}: {} layers but {} diff_ids", img.manifest_digest.ToString(),
                      img.manifest.layers.size(), ids.size());
   image::Manifest m = img.manifest;
-  bool changed = false;
+  std::vector<size_t> todo;
   for (size_t i = 0; i < m.layers.size(); ++i) {
-    auto& l = m.layers[i];
+    const auto& l = m.layers[i];
     bool have = store.blobs().Has(l.digest);
     bool keep = force ? (have && l.media_type == snapshotter::LayerMediaType(*force))
                       : (have && (IsCompressed(l.media_type) || dflt == Compression::kNone));
-    if (keep) continue;
-    auto rec = CB_TRY_CTX(store.EnsureBlob(ids[i], force.value_or(dflt)), "layer {}", i + 1);
+    if (!keep) todo.push_back(i);
+  }
+  if (todo.empty()) return img;
+  std::vector<Digest> todo_ids;
+  for (size_t i : todo) todo_ids.push_back(ids[i]);
+  auto made = store.EnsureBlobs(todo_ids, force.value_or(dflt));
+  for (size_t k = 0; k < todo.size(); ++k) {
+    auto rec = CB_TRY_CTX(std::move(made[k]), "layer {}", todo[k] + 1);
+    auto& l = m.layers[todo[k]];
     l.media_type = rec.media_type;
     l.digest = rec.blob;
     l.size = rec.blob_size;
-    changed = true;
   }
-  if (!changed) return img;
   m.media_type = image::kMediaTypeManifest;
   m.config.media_type = OciMediaType(m.config.media_type);
   for (auto& l : m.layers) l.media_type = OciMediaType(l.media_type);

@@ -4,8 +4,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <map>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -89,6 +93,29 @@ Result<cache::LayerRecord> Store::EnsureBlob(const Digest& diff_id, snapshotter:
   cache::LayerRecord rec{diff_id, made->digest, made->size, made->media_type};
   CB_TRY(RecordLayerBlob(rec));
   return rec;
+}
+
+std::vector<Result<cache::LayerRecord>> Store::EnsureBlobs(const std::vector<Digest>& diff_ids,
+                                                           snapshotter::Compression compression) {
+  std::vector<Digest> unique;
+  std::map<Digest, size_t> slot;
+  for (const auto& d : diff_ids)
+    if (slot.try_emplace(d, unique.size()).second) unique.push_back(d);
+  std::vector<std::optional<Result<cache::LayerRecord>>> made(unique.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < unique.size(); i = next++) made[i].emplace(EnsureBlob(unique[i], compression));
+  };
+  size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  size_t extra = std::min({unique.size(), cores, size_t{4}});
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < extra; ++t) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  std::vector<Result<cache::LayerRecord>> out;
+  out.reserve(diff_ids.size());
+  for (const auto& d : diff_ids) out.push_back(*made[slot[d]]);
+  return out;
 }
 
 }  // namespace cb::executor

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cache/blob_store.h"
 #include "cache/metadata_store.h"
@@ -37,6 +38,13 @@ class Store {
   /// the options it was committed with); the result's diff_id is checked either way.
   /// kNotFound when the layer has neither. Thread-safe (blob writes are atomic, records upserted).
   Result<cache::LayerRecord> EnsureBlob(const Digest& diff_id, snapshotter::Compression compression);
+
+  /// EnsureBlob for several layers, up to min(4, cores) of them at a time (their gzip blocks
+  /// share one pool of compression threads, so this bounds memory, not CPU). One result per
+  /// entry of `diff_ids`, in order; a layer listed twice is made once. Each result is the
+  /// same as EnsureBlob's: the bytes do not depend on the order or the parallelism.
+  std::vector<Result<cache::LayerRecord>> EnsureBlobs(const std::vector<Digest>& diff_ids,
+                                                      snapshotter::Compression compression);
 
   /// Makes sure every layer of `img` has an unpacked snapshot, applying blobs where missing.
   Status EnsureSnapshots(const image::Image& img);

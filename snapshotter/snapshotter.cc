@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
@@ -116,6 +117,10 @@ Result<std::vector<std::string>> Snapshotter::LowerDirs(const std::vector<Digest
     // Short link names keep the overlay option string under the kernel's one-page limit
     // (40+ layers of full paths do not fit), as Docker's overlay2 "l/" links do.
     std::string link = root_ + "/l/" + it->Hex().substr(0, 16);
+    // A layer that occurs twice (e.g. the same COPY repeated): overlayfs refuses a lowerdir
+    // listed twice (ELOOP). Keeping only the topmost copy gives the same view: everything the
+    // lower copy shows or hides, the identical upper one already does.
+    if (std::find(lowers.begin(), lowers.end(), link) != lowers.end()) continue;
     if (::symlink(("../snapshots/" + it->Hex()).c_str(), link.c_str()) != 0 && errno != EEXIST)
       return ErrnoError(errno, fmt::format("symlink `{}`", link));
     lowers.push_back(link);

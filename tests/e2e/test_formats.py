@@ -104,6 +104,34 @@ def test_big_gzip_layer_is_one_reproducible_member(hello, tmp_path):
     assert subprocess.run(["gzip", "-t", str(tmp_path / "l.gz")]).returncode == 0
 
 
+def test_layers_made_at_once_give_the_same_archive_in_any_root(base, busybox_tar, tmp_path):
+    # save compresses several layers at the same time (Store::EnsureBlobs); a layer that occurs
+    # twice (same diff_id) is made once. The archive must not depend on any of that.
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    for i in range(3):
+        (ctx / f"f{i}").write_bytes(bytes([65 + i]) * (3 << 20) + b"%d" % i)
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY f0 /d/\nCOPY f1 /d/\nCOPY f2 /d/\n"
+                                    "COPY f0 /e/\nCOPY f0 /e/\n")
+    for f in ctx.iterdir():
+        os.utime(f, (1700000000, 1700000000))
+    base("build", "-t", "many", str(ctx))
+    base("save", "many", "-o", str(tmp_path / "a.tar"))
+    other = other_root(tmp_path, busybox_tar)
+    other("build", "-t", "many", str(ctx))
+    other("save", "many", "-o", str(tmp_path / "b.tar"))
+    assert sha(tmp_path / "a.tar") == sha(tmp_path / "b.tar")
+    with tarfile.open(tmp_path / "a.tar") as t:
+        index = json.load(t.extractfile("index.json"))
+        m = json.load(t.extractfile("blobs/sha256/" + index["manifests"][0]["digest"][7:]))
+    digests = [l["digest"] for l in m["layers"]]
+    assert len(digests) == 6 and digests[4] == digests[5] and len(set(digests)) == 5
+    third = Cbuild(str(tmp_path / "third-root"))
+    third("load", "-i", str(tmp_path / "a.tar"))
+    out = third("run", "--rm", "many", "sh", "-c", "wc -c /d/f0 /d/f1 /d/f2 /e/f0").stdout
+    assert out.split()[:8:2] == [str((3 << 20) + 1)] * 4
+
+
 def corrupt_member(src, dst, pick, mutate):
     """Copies tar `src` to `dst`, passing the first member that `pick` accepts through `mutate`."""
     done = False
