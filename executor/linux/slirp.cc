@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,7 +17,7 @@ namespace {
 
 constexpr const char* kCandidates[] = {"/usr/bin/slirp4netns", "/usr/local/bin/slirp4netns",
                                        "/bin/slirp4netns"};
-constexpr int kReadyTimeoutMs = 10000;
+constexpr int kReadyTimeoutMs = 30000;  // generous: a loaded 2-core CI machine is slow
 
 const char* Binary() {
   for (const char* c : kCandidates)
@@ -60,6 +61,10 @@ Result<Slirp> Slirp::Start(pid_t pid, bool join_userns) {
   UniqueFd ready_r(ready[0]), ready_w(ready[1]);
   if (pipe2(exitp, O_CLOEXEC) != 0) return ErrnoError(errno, "create pipe");
   UniqueFd exit_r(exitp[0]), exit_w(exitp[1]);
+  // slirp4netns's own messages go to a memory file (never a pipe: it would block or take SIGPIPE
+  // later); they are quoted when it fails to come up.
+  UniqueFd err_fd(memfd_create("slirp4netns-stderr", MFD_CLOEXEC));
+  if (!err_fd) return ErrnoError(errno, "memfd_create");
 
   std::vector<std::string> args = {bin, "--configure", "--mtu=65520", "--disable-host-loopback",
                                    "--enable-sandbox", "--enable-seccomp", "--ready-fd=3",
@@ -74,7 +79,7 @@ Result<Slirp> Slirp::Start(pid_t pid, bool join_userns) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, err_fd.get(), 2);
   posix_spawn_file_actions_adddup2(&fa, ready_w.get(), 3);
   posix_spawn_file_actions_adddup2(&fa, exit_r.get(), 4);
   posix_spawn_file_actions_addclosefrom_np(&fa, 5);
@@ -93,8 +98,14 @@ Result<Slirp> Slirp::Start(pid_t pid, bool join_userns) {
     n = poll(&p, 1, kReadyTimeoutMs);
   } while (n < 0 && errno == EINTR);
   char c = 0;
-  if (n <= 0 || read(ready_r.get(), &c, 1) != 1 || c != '1')
-    return MakeError(ErrorCode::kFailed, "start slirp4netns for pid {}: not ready", pid);
+  if (n <= 0 || read(ready_r.get(), &c, 1) != 1 || c != '1') {
+    char buf[2048];
+    ssize_t got = pread(err_fd.get(), buf, sizeof buf, 0);
+    std::string why = got > 0 ? std::string(buf, static_cast<size_t>(got)) : std::string();
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    if (why.empty()) why = n == 0 ? "no ready signal within 30 s" : "exited before it was ready";
+    return MakeError(ErrorCode::kFailed, "start slirp4netns for pid {}: {}", pid, why);
+  }
   return slirp;
 }
 
