@@ -23,8 +23,10 @@ namespace {
 Status CopyData(int in, int out, int64_t size, const std::string& what) {
   int64_t total = 0;
   for (;;) {
+    CB_TRY(cancel::Check());  // checked every 32 MiB at most: a big COPY stops on SIGINT/SIGTERM
     size_t want = static_cast<size_t>(std::max<int64_t>(size - total, int64_t{1} << 20));
-    ssize_t n = ::sendfile(out, in, nullptr, std::min<size_t>(want, size_t{1} << 30));
+    want = std::min<size_t>(want, size_t{32} << 20);
+    ssize_t n = ::sendfile(out, in, nullptr, want);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && total == 0 && (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) break;
     if (n < 0) return ErrnoError(errno, fmt::format("copy `{}`", what));
