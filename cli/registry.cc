@@ -11,10 +11,7 @@
 #include "registry/credentials.h"
 #include "registry/registry.h"
 
-#if __has_include("executor/export.h")  // layers stored lazily: make their blobs before a push
 #include "executor/export.h"
-#define CB_MATERIALIZE_BEFORE_PUSH 1
-#endif
 
 namespace cb::cli {
 namespace {
@@ -79,10 +76,9 @@ int Push(const GlobalOptions& g, const RegistryCliOptions& o, const std::string&
   if (!store) return 1;
   auto img = store->images().Resolve(name);
   if (!img) return Fail(img.error());
-#ifdef CB_MATERIALIZE_BEFORE_PUSH
+  // Layers are stored uncompressed (lazy compression): make their gzip blobs before a push.
   img = executor::MaterializeImage(*store, *img, snapshotter::Compression::kGzip, std::nullopt);
   if (!img) return Fail(fmt::format("push {}: {}", ref->String(), img.error().ToString()));
-#endif
   auto progress = ProgressFor(o);
   registry::Stores stores{store->blobs(), store->meta(), store->images()};
   auto digest = registry::Push(*img, *ref, stores, *opts, *progress);
