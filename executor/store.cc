@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 
 #include "common/unique_fd.h"
 #include "snapshotter/applier.h"
@@ -33,10 +34,16 @@ constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/s
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& root) {
   std::unique_ptr<Store> s(new Store());
-  s->root_ = root;
-  s->blobs_ = CB_TRY(cache::BlobStore::Open(root));
-  s->meta_ = CB_TRY(cache::MetadataStore::Open(root));
-  s->snaps_ = CB_TRY(snapshotter::Snapshotter::Open(root));
+  // Absolute, so that paths handed to the sandbox (which changes directory) and to overlayfs
+  // stay valid: `--root ./store` works like `--root $PWD/store`.
+  std::error_code ec;
+  std::string abs = root.empty() ? root : std::filesystem::absolute(root, ec).lexically_normal().string();
+  if (ec) return MakeError(ErrorCode::kIo, "store root `{}`: {}", root, ec.message());
+  if (abs.size() > 1 && abs.back() == '/') abs.pop_back();
+  s->root_ = abs;
+  s->blobs_ = CB_TRY(cache::BlobStore::Open(abs));
+  s->meta_ = CB_TRY(cache::MetadataStore::Open(abs));
+  s->snaps_ = CB_TRY(snapshotter::Snapshotter::Open(abs));
   s->images_ = std::make_unique<image::ImageStore>(s->blobs_.get(), s->meta_.get());
   return s;
 }

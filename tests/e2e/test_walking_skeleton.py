@@ -117,6 +117,21 @@ def test_same_digest_in_another_root(base, hello_ctx, busybox_tar, tmp_path):
     shutil.rmtree(other.root)
 
 
+def test_relative_root_works_like_an_absolute_one(busybox_tar, hello_ctx, tmp_path):
+    """`--root ./store` (relative to the working directory) builds and runs: the sandbox changes
+    directory, so the store's paths must not depend on the caller's."""
+    from conftest import CBUILD
+    def cb(*args):
+        p = subprocess.run([CBUILD, "--root", "store", *args], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=300)
+        assert p.returncode == 0, p.stderr
+        return p
+    cb("import", busybox_tar, "busybox:latest")
+    cb("build", "-t", "hello", str(hello_ctx))
+    assert cb("run", "--rm", "hello").stdout.endswith("message: the context files made it into the image\n")
+    assert not [m for m, _ in mountinfo() if m.startswith(str(tmp_path / "store"))]
+
+
 def test_failing_run_names_the_step_and_exit_code(base, tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo before\nRUN echo oops >&2; exit 3\nCMD [\"true\"]\n")
     p = base("build", "--progress", "plain", str(tmp_path), check=False)
