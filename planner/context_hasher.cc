@@ -111,6 +111,7 @@ namespace {
 
 constexpr size_t kBatchFiles = 64;                 // files per hashing task
 constexpr int64_t kBatchBytes = int64_t{8} << 20;  // or bytes per hashing task
+constexpr int64_t kOwnTaskBytes = int64_t{1} << 20;  // a file this large is hashed by its own task
 
 /// One directory's part of a walk: its entries in byte-sorted order; the subtree of entry
 /// files[sub_at[k] - 1] (a directory, or an excluded one that exceptions may re-include) is
@@ -177,10 +178,15 @@ class ParallelWalk {
       if (dup >= 0) ::close(dup);
       return ErrnoError(errno, fmt::format("read directory `{}`", prefix.empty() ? "." : prefix));
     }
-    std::vector<std::string> names;
+    struct Name {
+      std::string name;
+      unsigned char type;  // d_type: DT_UNKNOWN on file systems that do not fill it in
+      bool operator<(const Name& o) const { return name < o.name; }
+    };
+    std::vector<Name> names;
     while (struct dirent* e = ::readdir(d)) {
       std::string_view n = e->d_name;
-      if (n != "." && n != "..") names.emplace_back(n);
+      if (n != "." && n != "..") names.push_back({std::string(n), e->d_type});
     }
     ::closedir(d);
     std::sort(names.begin(), names.end());
@@ -191,15 +197,24 @@ class ParallelWalk {
       IgnoreMatchInfo info;
     };
     std::vector<Sub> subs;
-    std::vector<size_t> todo;  // regular files the stat cache does not know
-    for (const auto& name : names) {
+    std::vector<size_t> todo;  // regular files to read: the stat cache does not know them
+    for (const auto& [name, type] : names) {
       std::string rel = Join(prefix, name);
+      IgnoreMatchInfo child;
+      if (type == DT_REG && !(cache_ && cache_->Knows(rel))) {
+        // A regular file that must be read anyway: its hashing task opens it and takes the stat
+        // from the descriptor (mode 0 until then), which saves a lookup by name per file.
+        if (ignore_ && ignore_->ExcludedInWalk(rel, info, &child)) continue;
+        todo.push_back(node->files.size());
+        node->files.push_back({std::move(rel), 0, {}, {}});
+        node->stats.emplace_back();
+        continue;
+      }
       struct stat st;
       if (::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) continue;  // removed while we walk
         return ErrnoError(errno, fmt::format("stat `{}`", rel));
       }
-      IgnoreMatchInfo child;
       bool excluded = ignore_ && ignore_->ExcludedInWalk(rel, info, &child);
       if (excluded && (!S_ISDIR(st.st_mode) || ignore_->CanSkipDir(rel))) continue;
       if (!excluded) {
@@ -232,6 +247,8 @@ class ParallelWalk {
         });
       });
     }
+    // Batches of files or bytes (files not stat'ed yet count as none: HashBatch hands a large
+    // one to a task of its own).
     for (size_t i = 0; i < todo.size();) {
       size_t j = i;
       int64_t bytes = 0;
@@ -245,20 +262,62 @@ class ParallelWalk {
     return Ok();
   }
 
+  /// Reads and hashes node->files[i] for i in `batch`. An entry with mode 0 is opened first
+  /// and gets its stat from the descriptor; one that is gone by then is left out (mode stays
+  /// 0), one that is no longer a regular file is an error.
   Status HashBatch(int dir, DirNode* node, const std::vector<size_t>& batch) {
-    int64_t bytes = 0;
+    int64_t bytes = 0, read = 0;
     for (size_t i : batch) {
       if (failed_.load(std::memory_order_relaxed)) return Ok();
       ContextFile& f = node->files[i];
-      const struct stat& st = node->stats[i];
+      struct stat& st = node->stats[i];
       std::string name = f.path.substr(f.path.rfind('/') + 1);
-      UniqueFd fd = CB_TRY(OpenAt(dir, name, f.path, O_RDONLY | O_NONBLOCK));
-      f.content = CB_TRY(HashFd(fd.get(), f.path, st.st_size, &bytes));
-      if (cache_) cache_->Insert(f.path, st, f.content, start_ns_);
+      UniqueFd fd;
+      if (f.mode == 0) {
+        fd.reset(::openat(dir, name.c_str(), O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC));
+        if (!fd && errno == ENOENT) continue;  // removed while we walk
+        if (!fd && errno == ELOOP) return Changed(f.path);
+        if (!fd) fd = CB_TRY(OpenAt(dir, name, f.path, O_RDONLY | O_NONBLOCK));
+        if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", f.path));
+        if (!S_ISREG(st.st_mode)) return Changed(f.path);
+        f.mode = static_cast<uint32_t>(st.st_mode);
+      } else {
+        fd = CB_TRY(OpenAt(dir, name, f.path, O_RDONLY | O_NONBLOCK));
+      }
+      if (batch.size() > 1 && st.st_size >= kOwnTaskBytes) {
+        // Large: hashed by a task of its own, so that the other cores can share the batch.
+        tg_.run([this, node, i, fd = std::make_shared<UniqueFd>(std::move(fd))] {
+          Guard([&] { return HashLarge(node, i, fd->get()); });
+        });
+        continue;
+      }
+      CB_TRY(HashOne(node, i, fd.get(), &bytes));
+      ++read;
     }
-    files_read_ += static_cast<int64_t>(batch.size());
+    files_read_ += read;
     bytes_read_ += bytes;
     return Ok();
+  }
+
+  /// One large file of a batch, already open.
+  Status HashLarge(DirNode* node, size_t i, int fd) {
+    int64_t bytes = 0;
+    CB_TRY(HashOne(node, i, fd, &bytes));
+    files_read_ += 1;
+    bytes_read_ += bytes;
+    return Ok();
+  }
+
+  Status HashOne(DirNode* node, size_t i, int fd, int64_t* bytes) {
+    ContextFile& f = node->files[i];
+    const struct stat& st = node->stats[i];
+    f.content = CB_TRY(HashFd(fd, f.path, st.st_size, bytes));
+    if (cache_) cache_->Insert(f.path, st, f.content, start_ns_);
+    return Ok();
+  }
+
+  static Error Changed(const std::string& rel) {
+    return MakeError(ErrorCode::kFailed, "`{}` changed while the build context was read (no longer a regular file)", rel);
   }
 
   int root_fd_;
@@ -272,14 +331,20 @@ class ParallelWalk {
   std::atomic<int64_t> files_read_{0}, bytes_read_{0};
 };
 
-/// Appends a walked tree to `files`/`stats` in depth-first, byte-sorted order.
-void Flatten(DirNode& node, std::vector<ContextFile>& files, std::vector<struct stat>& stats) {
+/// Entries in a walked tree.
+size_t Count(const DirNode& node) {
+  size_t n = node.files.size();
+  for (const auto& sub : node.subtrees) n += Count(*sub);
+  return n;
+}
+
+/// Appends a walked tree to `files` in depth-first, byte-sorted order (moved out of the tree).
+void Flatten(DirNode& node, std::vector<ContextFile>& files) {
   size_t k = 0;
   for (size_t i = 0; i <= node.files.size(); ++i) {
-    for (; k < node.sub_at.size() && node.sub_at[k] == i; ++k) Flatten(*node.subtrees[k], files, stats);
+    for (; k < node.sub_at.size() && node.sub_at[k] == i; ++k) Flatten(*node.subtrees[k], files);
     if (i == node.files.size()) break;
-    files.push_back(std::move(node.files[i]));
-    stats.push_back(node.stats[i]);
+    if (node.files[i].mode != 0) files.push_back(std::move(node.files[i]));  // 0: removed meanwhile
   }
 }
 
@@ -327,12 +392,14 @@ Status ContextHasher::HashTree(const std::vector<std::string>& sources, std::vec
     roots.push_back(std::move(s));
   }
   CB_TRY(walk.Wait());
-  std::vector<struct stat> st;
+  // (Serial, while the other cores idle: no reallocation, nothing copied but the entries.)
+  size_t total = files.size() + roots.size();
+  for (const auto& s : roots) total += s.tree ? Count(*s.tree) : 0;
+  files.reserve(total);
   for (auto& s : roots) {
     starts.push_back(files.size());
     files.push_back(std::move(s.self));
-    st.push_back(s.st);
-    if (s.tree) Flatten(*s.tree, files, st);
+    if (s.tree) Flatten(*s.tree, files);
   }
   for (const auto& f : files) stats_.files += S_ISREG(f.mode) ? 1 : 0;
   stats_.files_read += walk.files_read();

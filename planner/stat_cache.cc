@@ -60,6 +60,12 @@ std::unique_ptr<StatCache> StatCache::Open(const std::string& cache_dir, const s
   return cp;
 }
 
+bool StatCache::Knows(const std::string& rel) const {
+  if (path_.empty()) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  return map_.count(rel) != 0;
+}
+
 bool StatCache::Lookup(const std::string& rel, const struct stat& st, Digest* out) const {
   if (path_.empty()) return false;
   Entry want = EntryOf(st);

@@ -32,6 +32,10 @@ class StatCache {
   /// unreadable cache file is an empty cache, never an error.
   static std::unique_ptr<StatCache> Open(const std::string& cache_dir, const std::string& context_dir);
 
+  /// Whether anything is stored for `rel` (so a Lookup could match): when not, the walk opens
+  /// the file and takes its stat from the descriptor instead of a separate lookup by name.
+  bool Knows(const std::string& rel) const;
+
   /// The digest stored for `rel` when `st` matches what was stored.
   bool Lookup(const std::string& rel, const struct stat& st, Digest* out) const;
 

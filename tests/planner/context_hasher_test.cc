@@ -139,6 +139,41 @@ TEST_CASE("the stat cache skips unchanged files and notices changed ones") {
   }
 }
 
+TEST_CASE("the listing is the same whether a file is read unknown, cached or changed; large files too") {
+  TempCtx c, cache;
+  std::string big(3 << 20, 'b'), big2(2 << 20, 'c');
+  c.Write("d/a.bin", big);   // large files: hashed by tasks of their own
+  c.Write("d/b.bin", big2);
+  c.Write("d/c.sh", "#!/bin/sh\n");
+  REQUIRE(::chmod((c.dir + "/d/c.sh").c_str(), 0755) == 0);
+  c.Write("d/sub/e.txt", "e");
+  REQUIRE(::symlink("c.sh", (c.dir + "/d/l").c_str()) == 0);
+  ::usleep(100'000);
+  auto listing = [&](const std::string& cache_dir, int64_t* read) {
+    auto h = ContextHasher::Open(c.dir, nullptr, cache_dir);
+    REQUIRE(h.has_value());
+    auto r = h->HashSourcesDetailed({"d"});
+    REQUIRE(r.has_value());
+    *read = h->stats().files_read;
+    REQUIRE(h->SaveStatCache().has_value());
+    return std::make_pair(r->digest, SerializeFiles(r->files));
+  };
+  int64_t read = 0;
+  auto plain = listing("", &read);
+  CHECK(read == 4);
+  CHECK(plain.second.find(cb::Sha256Of(big).Hex() + " 7 0\nd/a.bin") != std::string::npos);
+  CHECK(plain.second.find("100755 ") != std::string::npos);
+  CHECK(plain.second.find("d/l") != std::string::npos);
+  CHECK(listing(cache.dir, &read) == plain);  // empty cache: every file read
+  CHECK(read == 4);
+  CHECK(listing(cache.dir, &read) == plain);  // all known and unchanged
+  CHECK(read == 0);
+  c.Write("d/a.bin", big);  // known to the cache, but a new inode and ctime: read again
+  ::usleep(100'000);
+  CHECK(listing(cache.dir, &read) == plain);
+  CHECK(read == 1);
+}
+
 TEST_CASE("a racily clean file (ctime now) is read again next time") {
   TempCtx c, cache;
   c.Write("x", "1");
