@@ -170,7 +170,8 @@ class BuildRun {
   /// The content part of a step's key: context files, or the state of the stage read from.
   /// For context sources, `files` receives the per-file listing (for cache-miss explanations).
   /// ADD <url> sources are fetched (unless --checksum names their content) into `downloads`.
-  Result<std::string> ContentKey(const Step& s, std::vector<planner::ContextFile>* files, Downloads& downloads) {
+  Result<std::string> ContentKey(const Step& s, std::vector<planner::ContextFile>* files, Downloads& downloads,
+                                 std::vector<std::string>* sources) {
     std::string out;
     if (s.kind == StepKind::kCopy) {
       if (s.copy.from_stage >= 0) return states_[s.copy.from_stage].fs_key.ToString();
@@ -187,6 +188,7 @@ class BuildRun {
       std::lock_guard<std::mutex> lock(hash_mu_);
       auto expanded = CB_TRY(hasher_.ExpandSources(local));
       auto h = CB_TRY(hasher_.HashSourcesDetailed(expanded));
+      *sources = expanded;
       files->insert(files->end(), h.files.begin(), h.files.end());
       return out + h.digest.ToString();
     }
@@ -211,13 +213,60 @@ class BuildRun {
                   std::to_string(s.index_in_stage)});
   }
 
+  /// The last build of this step, as RememberStep kept it.
+  struct PrevStep {
+    nlohmann::json j;
+    std::optional<std::vector<planner::ContextFile>> files;  ///< its listing, when it had one
+  };
+  std::optional<PrevStep> LoadPrev(const Step& s, int stage) {
+    auto rec = store_.meta().GetCacheRecord(ExplainId(s, stage));
+    if (!rec || !*rec) return std::nullopt;
+    PrevStep p{nlohmann::json::parse(**rec, nullptr, false), std::nullopt};
+    if (p.j.is_discarded() || !p.j.is_object()) return std::nullopt;
+    if (auto blob = Digest::Parse(p.j.value("files", "")); blob) {
+      if (auto text = store_.blobs().Get(*blob); text) {
+        if (auto before = planner::ParseFiles(*text); before) p.files = std::move(*before);
+      }
+    }
+    return p;
+  }
+
+  /// A COPY from the context whose last build had the same instruction, layers below, ARG/ENV
+  /// values and sources, with no file removed or changed in type since: that build's layer
+  /// and the files whose mode and content are the same (linked from it, not copied).
+  std::unique_ptr<CopyReuse> ReuseFor(const Step& s, const Digest& parent, const std::optional<PrevStep>& prev,
+                                      const std::vector<planner::ContextFile>& files,
+                                      const std::vector<std::string>& sources) {
+    if (req_.no_cache || !prev || !prev->files || s.kind != StepKind::kCopy || s.copy.add || !s.copy.from.empty() ||
+        s.copy.from_stage >= 0 || sources.empty())
+      return nullptr;
+    const nlohmann::json& j = prev->j;
+    if (j.value("text", "") != s.text || j.value("parent", "") != parent.ToString() ||
+        j.value("env", std::vector<std::string>{}) != s.env || j.value("sources", std::vector<std::string>{}) != sources)
+      return nullptr;
+    auto key = Digest::Parse(j.value("key", ""));
+    if (!key) return nullptr;
+    auto hit = Lookup(*key);
+    if (!hit || !*hit || !**hit) return nullptr;
+    std::map<std::string_view, const planner::ContextFile*> now;
+    for (const auto& f : files) now[f.path] = &f;
+    auto reuse = std::make_unique<CopyReuse>();
+    for (const auto& b : *prev->files) {
+      auto it = now.find(b.path);
+      if (it == now.end() || (it->second->mode & S_IFMT) != (b.mode & S_IFMT)) return nullptr;
+      if (S_ISREG(b.mode) && it->second->mode == b.mode && it->second->content == b.content) reuse->same.insert(b.path);
+    }
+    if (reuse->same.empty()) return nullptr;
+    reuse->prev_dir = store_.snapshots().LayerPath((**hit)->diff_id);
+    return reuse;
+  }
+
   /// Names the first input that differs from the last build of this step, or "" when unknown.
-  std::string MissReason(const Step& s, int stage, const Digest& parent, const std::vector<planner::ContextFile>& files) {
+  std::string MissReason(const Step& s, int stage, const Digest& parent, const std::vector<planner::ContextFile>& files,
+                         const std::optional<PrevStep>& prev) {
     if (req_.no_cache) return "--no-cache";
-    auto prev = store_.meta().GetCacheRecord(ExplainId(s, stage));
-    if (!prev || !*prev) return "";
-    auto j = nlohmann::json::parse(**prev, nullptr, false);
-    if (j.is_discarded()) return "";
+    if (!prev) return "";
+    const nlohmann::json& j = prev->j;
     if (j.value("text", "") != s.text) return fmt::format("the instruction changed (was `{}`)", j.value("text", ""));
     if (j.value("parent", "") != parent.ToString()) {
       // A cached --link step in between is restacked, not rebuilt: name the step that was.
@@ -235,25 +284,17 @@ class BuildRun {
         if (b.rfind(k + "=", 0) == 0) was = "`" + b.substr(k.size() + 1) + "`";
       return fmt::format("ARG/ENV {} changed: {} → `{}`", k, was, kv.substr(k.size() + 1));
     }
-    if (j.contains("files")) {
-      auto blob = Digest::Parse(j.value("files", ""));
-      if (blob) {
-        auto text = store_.blobs().Get(*blob);
-        if (text) {
-          auto before = planner::ParseFiles(*text);
-          if (before) {
-            std::string d = planner::FirstDifference(*before, files);
-            if (!d.empty()) return d;
-          }
-        }
-      }
+    if (prev->files) {
+      std::string d = planner::FirstDifference(*prev->files, files);
+      if (!d.empty()) return d;
     }
     return "the step's inputs changed";
   }
 
   Status RememberStep(const Step& s, int stage, const Digest& parent, const Digest& key,
-                      const std::vector<planner::ContextFile>& files) {
+                      const std::vector<planner::ContextFile>& files, const std::vector<std::string>& sources) {
     nlohmann::json j = {{"text", s.text}, {"parent", parent.ToString()}, {"key", key.ToString()}, {"env", s.env}};
+    if (!sources.empty()) j["sources"] = sources;
     if (!files.empty()) j["files"] = CB_TRY(store_.blobs().Put(planner::SerializeFiles(files))).ToString();
     return store_.meta().PutCacheRecord(ExplainId(s, stage), j.dump());
   }
@@ -303,8 +344,9 @@ class BuildRun {
       if (!rep.cached) CB_TRY(store_.meta().PutCacheRecord(rep.cache_key, "{}"));
     } else {
       std::vector<planner::ContextFile> files;
+      std::vector<std::string> sources;
       Downloads downloads(store_.root());
-      std::string content = CB_TRY(ContentKey(s, &files, downloads));
+      std::string content = CB_TRY(ContentKey(s, &files, downloads, &sources));
       // COPY/ADD --link (BuildKit's MergeOp): the layer is written onto an empty snapshot, so
       // neither it nor its key depends on the layers below; it is stacked on top of them.
       bool link = s.kind == StepKind::kCopy && s.copy.link;
@@ -315,12 +357,25 @@ class BuildRun {
         AddLayer(st, *hit, s.created_by);
         rep.cached = true;
       } else {
-        rep.miss_reason = MissReason(s, stage, parent, files);
+        auto prev = LoadPrev(s, stage);
+        rep.miss_reason = MissReason(s, stage, parent, files, prev);
         if (!rep.miss_reason.empty()) progress_.CacheMiss(s.number, rep.miss_reason);
-        CB_TRY(RememberStep(s, stage, parent, rep.cache_key, files));
-        auto layer = CB_TRY(ExecuteStep(sctx_, s, link ? std::vector<Digest>{} : st.config.diff_ids, downloads));
-        CB_TRY(Record(rep.cache_key, layer));
-        AddLayer(st, layer, s.created_by);
+        auto reuse = ReuseFor(s, parent, prev, files, sources);
+        CB_TRY(RememberStep(s, stage, parent, rep.cache_key, files, sources));
+        std::vector<Digest> below = link ? std::vector<Digest>{} : st.config.diff_ids;
+        int64_t linked = 0;
+        auto layer = ExecuteStep(sctx_, s, below, downloads, reuse.get(), &linked);
+        if (!layer && reuse && layer.error().code != ErrorCode::kCancelled) {
+          // Linking from the last build did not fit this tree: the plain copy decides.
+          layer = ExecuteStep(sctx_, s, below, downloads);
+          linked = 0;
+        }
+        if (!layer) return std::move(layer).error();
+        if (linked > 0)
+          progress_.Output(s.number, fmt::format("{} unchanged file{} linked from the previous build, not copied", linked,
+                                                 linked == 1 ? "" : "s"));
+        CB_TRY(Record(rep.cache_key, *layer));
+        AddLayer(st, *layer, s.created_by);
       }
       st.fs_key = link ? KeyOf({"linked", st.fs_key.ToString(), rep.cache_key.ToString()}) : rep.cache_key;
     }

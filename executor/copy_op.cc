@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <linux/openat2.h>
 #include <sys/sendfile.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -102,19 +104,41 @@ bool Excluded(const CopyRequest& req, const std::string& rel) {
 struct ParentCache {
   std::string path;
   UniqueFd fd;
+  bool in_layer = false;  ///< made part of the new layer for a pending link (copied up)
 };
 
-/// Copies one entry found below a source directory to dest_base/rel.
+/// A later write to `target` wins over an earlier pending link to it.
+void Supersede(CopyPlan* plan, const std::string& target) {
+  if (plan && !plan->pending.empty()) plan->pending.erase(target);
+}
+
+/// Copies one entry found below a source directory to dest_base/rel; `ctx_path` is its path
+/// as the context hasher lists it.
 Status CopyEntry(const rooted::WalkEntry& e, int root_fd, const std::string& dest_base, const CopyRequest& req,
-                 ParentCache& parent_dir) {
+                 ParentCache& parent_dir, const std::string& ctx_path, CopyPlan* plan) {
   std::string target = dest_base + "/" + e.rel;
   std::string parent = target.substr(0, target.rfind('/'));
   if (!parent_dir.fd || parent_dir.path != parent) {
     parent_dir.fd = CB_TRY(rooted::Open(root_fd, parent.empty() ? "/" : parent, O_RDONLY | O_DIRECTORY));
     parent_dir.path = parent;
+    parent_dir.in_layer = false;
   }
   const UniqueFd& dir = parent_dir.fd;
   const char* name = e.name.c_str();
+  if (plan && req.reuse && S_ISREG(e.st.st_mode) && req.reuse->same.count(ctx_path)) {
+    if (!parent_dir.in_layer) {
+      // Writing a file here would copy the directory up into the new layer; so does a chown
+      // to its current owner (overlayfs copies up on any attribute change), and nothing else
+      // about it changes.
+      struct stat dst;
+      if (::fstat(dir.get(), &dst) != 0 || ::fchown(dir.get(), dst.st_uid, dst.st_gid) != 0)
+        return ErrnoError(errno, fmt::format("copy up `{}`", parent.empty() ? "/" : parent));
+      parent_dir.in_layer = true;
+    }
+    plan->pending[target] = CopyPlan::Pending{ctx_path, e.st};
+    return Ok();
+  }
+  Supersede(plan, target);
   if (S_ISDIR(e.st.st_mode)) {
     ClearSlot(dir.get(), e.name);
     if (::mkdirat(dir.get(), name, 0700) != 0 && errno != EEXIST)
@@ -171,26 +195,28 @@ std::string CleanRel(const std::string& src) {
 /// Writes one file (from `src_fd`, or `content` when it is -1) as dest, or as dest/<name> when
 /// dest is a directory; missing parents are created.
 Status WriteNamed(const CopyRequest& req, int root_fd, const std::string& name, bool dest_dir, int src_fd,
-                  const struct stat& st, std::string_view content = {}) {
+                  const struct stat& st, CopyPlan* plan, std::string_view content = {}) {
   std::string target = dest_dir ? (req.dest == "/" ? "" : req.dest) + "/" + name : req.dest;
+  Supersede(plan, target);
   size_t slash = target.rfind('/');
   UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, slash == 0 ? "/" : target.substr(0, slash), 0755, req.uid, req.gid));
   return WriteFile(src_fd, st, dir.get(), target.substr(slash + 1), target, req, content);
 }
 
 /// A downloaded file: mode 0600 (BuildKit's, unless --chmod), the download's mtime.
-Status CopyRemote(const CopyRequest& req, int root_fd, const CopyRequest::RemoteFile& f, bool dest_dir) {
+Status CopyRemote(const CopyRequest& req, int root_fd, const CopyRequest::RemoteFile& f, bool dest_dir,
+                  CopyPlan* plan) {
   UniqueFd in(::open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!in) return ErrnoError(errno, fmt::format("open `{}`", f.path));
   struct stat st = {};
   st.st_mode = S_IFREG | 0600;
   st.st_mtim.tv_sec = f.mtime;
   st.st_atim = st.st_mtim;
-  return WriteNamed(req, root_fd, f.name, dest_dir, in.get(), st);
+  return WriteNamed(req, root_fd, f.name, dest_dir, in.get(), st, plan);
 }
 
-Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool dest_dir) {
-  if (auto r = req.remote.find(src); r != req.remote.end()) return CopyRemote(req, root_fd, r->second, dest_dir);
+Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool dest_dir, CopyPlan* plan) {
+  if (auto r = req.remote.find(src); r != req.remote.end()) return CopyRemote(req, root_fd, r->second, dest_dir, plan);
   auto in = rooted::Open(req.context_fd, src, O_RDONLY);
   if (!in) {
     if (in.error().code == ErrorCode::kNotFound)
@@ -211,11 +237,14 @@ Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool
     ParentCache parent_dir;
     return rooted::Walk(in->get(), [&](const rooted::WalkEntry& e) -> Status {
       if (!req.excludes.empty() && Excluded(req, e.rel)) return Ok();
-      if (req.ignored && req.ignored(prefix.empty() ? e.rel : prefix + "/" + e.rel)) return Ok();
-      return CopyEntry(e, root_fd, base, req, parent_dir);
+      std::string ctx_path = prefix.empty() ? e.rel : prefix + "/" + e.rel;
+      if (req.ignored && req.ignored(ctx_path)) return Ok();
+      return CopyEntry(e, root_fd, base, req, parent_dir, ctx_path, plan);
     });
   }
   if (req.add && S_ISREG(st.st_mode) && LooksLikeArchive(in->get())) {
+    if (plan && !plan->pending.empty())
+      return MakeError(ErrorCode::kUnsupported, "ADD: an archive after files left for linking");
     UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, base.empty() ? "/" : base, 0755, 0, 0));
     snapshotter::ApplyOptions o;
     o.overlay_whiteouts = false;
@@ -231,6 +260,7 @@ Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool
   size_t slash = target.rfind('/');
   std::string parent = slash == 0 ? "/" : target.substr(0, slash);
   UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, parent, 0755, req.uid, req.gid));
+  Supersede(plan, target);
   return WriteFile(in->get(), st, dir.get(), target.substr(slash + 1), target, req);
 }
 
@@ -289,14 +319,90 @@ Result<std::vector<std::string>> ExpandSourcePattern(int root_fd, const std::str
   return found;
 }
 
-Status CopyFromContext(const CopyRequest& req, int root_fd) {
+Status CopyFromContext(const CopyRequest& req, int root_fd, CopyPlan* plan) {
   size_t n = req.sources.size() + req.inline_files.size();
   bool dest_dir = req.dest_is_dir || n > 1 || IsDirInRoot(root_fd, req.dest);
-  for (const auto& src : req.sources) CB_TRY(CopyOne(req, root_fd, src, dest_dir));
+  for (const auto& src : req.sources) CB_TRY(CopyOne(req, root_fd, src, dest_dir, plan));
   for (const auto& [name, content] : req.inline_files) {
     struct stat st = {};
     st.st_mode = S_IFREG | 0644;
-    CB_TRY(WriteNamed(req, root_fd, name, dest_dir, -1, st, content));
+    CB_TRY(WriteNamed(req, root_fd, name, dest_dir, -1, st, plan, content));
+  }
+  return Ok();
+}
+
+namespace {
+
+/// dir/… inside `root_fd` as a real directory: no symlink anywhere on the way.
+Result<UniqueFd> OpenRealDir(int root_fd, const std::string& rel) {
+  struct open_how how = {};
+  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  std::string p = rel.empty() ? "." : rel;
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, root_fd, p.c_str(), &how, sizeof how);
+    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+    if (errno != EINTR && errno != EAGAIN) return ErrnoError(errno, fmt::format("open `{}`", rel));
+  }
+}
+
+/// A directory fd per parent path, reused while consecutive targets share it.
+struct DirCache {
+  int root;
+  std::string path;
+  Result<UniqueFd> fd = UniqueFd();
+  const Result<UniqueFd>& Get(const std::string& rel) {
+    if (path != rel || !fd || !*fd) {
+      fd = OpenRealDir(root, rel);
+      path = rel;
+    }
+    return fd;
+  }
+};
+
+}  // namespace
+
+Status LinkUnchanged(const CopyRequest& req, CopyPlan& plan, int upper_fd) {
+  if (plan.pending.empty()) return Ok();
+  if (!req.reuse) return MakeError(ErrorCode::kInvalidArgument, "files left for linking but no previous layer");
+  auto prev = rooted::OpenRoot(req.reuse->prev_dir);
+  if (!prev) return std::move(prev).error();
+  DirCache upper{upper_fd, "", UniqueFd()}, before{prev->get(), "", UniqueFd()};
+  int64_t n = 0;
+  for (const auto& [target, p] : plan.pending) {
+    if ((++n & 1023) == 0) CB_TRY(cancel::Check());
+    std::string rel = target.substr(target.find_first_not_of('/'));
+    size_t slash = rel.rfind('/');
+    std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);
+    std::string name = rel.substr(slash + 1);
+    const auto& dir = upper.Get(parent);
+    if (!dir) return MakeError(dir.error().code, "link `{}` into the new layer: {}", target, dir.error().message);
+    const auto& old_dir = before.Get(parent);
+    struct stat old;
+    unsigned mode = req.chmod ? *req.chmod : (p.st.st_mode & 07777);
+    bool same = old_dir && ::fstatat(old_dir->get(), name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISREG(old.st_mode) && old.st_size == p.st.st_size && (old.st_mode & 07777) == mode &&
+                old.st_uid == req.uid && old.st_gid == req.gid && old.st_mtim.tv_sec == p.st.st_mtim.tv_sec &&
+                old.st_mtim.tv_nsec == p.st.st_mtim.tv_nsec;
+    if (same) {
+      int rc = ::linkat(old_dir->get(), name.c_str(), dir->get(), name.c_str(), 0);
+      if (rc != 0 && errno == EEXIST) {  // something written earlier in this COPY: the later source wins
+        if (::unlinkat(dir->get(), name.c_str(), 0) != 0) return ErrnoError(errno, fmt::format("replace `{}`", target));
+        rc = ::linkat(old_dir->get(), name.c_str(), dir->get(), name.c_str(), 0);
+      }
+      if (rc == 0) {
+        ++plan.linked;
+        continue;
+      }
+      if (errno != EMLINK) return ErrnoError(errno, fmt::format("link `{}` into the new layer", target));
+    }
+    // Copied from the source as the first pass would have (the directory is in the upper dir,
+    // so writing there is what the overlay would have done).
+    UniqueFd in = CB_TRY(rooted::Open(req.context_fd, p.source, O_RDONLY | O_NOFOLLOW));
+    struct stat st;
+    if (::fstat(in.get(), &st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", p.source));
+    CB_TRY(WriteFile(in.get(), st, dir->get(), name, target, req));
+    ++plan.copied;
   }
   return Ok();
 }

@@ -1,10 +1,13 @@
 // COPY from the build context into a mounted root filesystem, without a sandbox.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -13,6 +16,14 @@
 #include "common/result.h"
 
 namespace cb::executor {
+
+/// The previous build of the same COPY (same instruction, same layers below, same sources),
+/// whose committed layer holds the files that have not changed since: those are hard-linked
+/// from it instead of copied (see LinkUnchanged).
+struct CopyReuse {
+  std::string prev_dir;         ///< that build's layer directory (its upper dir, committed)
+  std::set<std::string> same;   ///< context paths (as the hasher lists them) with the same mode and content
+};
 
 struct CopyRequest {
   int context_fd = -1;               ///< the source root: build context, or another stage's rootfs
@@ -38,6 +49,19 @@ struct CopyRequest {
     int64_t mtime = 0;
   };
   std::map<std::string, RemoteFile> remote;
+  /// Set: regular files below a source directory whose context path is in `reuse->same` are
+  /// not written through the mount but left in CopyPlan::pending for LinkUnchanged.
+  const CopyReuse* reuse = nullptr;
+};
+
+/// What CopyFromContext left for after the mount: files to link from the previous build.
+struct CopyPlan {
+  struct Pending {
+    std::string source;  ///< context path
+    struct stat st;      ///< the source's lstat (size, mode, mtime)
+  };
+  std::map<std::string, Pending> pending;  ///< by target path in the image ("/app/a.txt")
+  int64_t linked = 0, copied = 0;          ///< filled in by LinkUnchanged
 };
 
 /// write(2) until all of `data` is written; errors name `what`.
@@ -51,6 +75,16 @@ Result<std::vector<std::string>> ExpandSourcePattern(int root_fd, const std::str
 /// dest, or dest/<name> when dest is a directory (trailing '/', several sources, or an existing
 /// directory). Both sides are resolved inside their roots; symlinks below a source are copied
 /// as symlinks. Modes and mtimes are kept, owners set to uid:gid.
-Status CopyFromContext(const CopyRequest& req, int root_fd);
+/// With `plan`, files eligible for reuse (req.reuse) are only recorded there; their parent
+/// directories are made part of the new layer (copied up) as writing them would.
+Status CopyFromContext(const CopyRequest& req, int root_fd, CopyPlan* plan = nullptr);
+
+/// Second half of a COPY with reuse, after the overlay is unmounted: each pending file is
+/// hard-linked from req.reuse->prev_dir into the layer's upper dir `upper_fd` at its target
+/// path, when the previous file is a regular file with the size, mode, owner and mtime this
+/// COPY would give it; otherwise it is copied from the source as usual. Parent directories
+/// must exist in the upper dir as real directories (no symlinks); if not, an error (the caller
+/// then runs the step again without reuse).
+Status LinkUnchanged(const CopyRequest& req, CopyPlan& plan, int upper_fd);
 
 }  // namespace cb::executor

@@ -301,7 +301,8 @@ Result<CopyRequest::RemoteFile> RemoteSource(Downloads& downloads, const planner
   return CopyRequest::RemoteFile{d->path, UrlFileName(url), mtime};
 }
 
-Status ExecCopy(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& snap, Downloads& downloads) {
+Status ExecCopy(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& snap, Downloads& downloads,
+                const CopyReuse* reuse, int64_t* linked) {
   const planner::CopySpec& c = s.copy;
   std::unique_ptr<MountedView> src_view;
   int src_fd = ctx.context_fd;
@@ -335,9 +336,17 @@ Status ExecCopy(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& sn
     cr.uid = id.uid;
     cr.gid = id.gid;
   }
-  CB_TRY(CopyFromContext(cr, root.get()));
+  CopyPlan plan;
+  cr.reuse = c.from.empty() && !c.add ? reuse : nullptr;
+  CB_TRY(CopyFromContext(cr, root.get(), cr.reuse ? &plan : nullptr));
   root.reset();
-  return mnt.Unmount();
+  CB_TRY(mnt.Unmount());
+  if (plan.pending.empty()) return Ok();
+  // The unchanged files, straight into the upper dir now that no overlay is mounted over it.
+  UniqueFd upper = CB_TRY(rooted::OpenRoot(snap.upper()));
+  CB_TRY(LinkUnchanged(cr, plan, upper.get()));
+  if (linked) *linked = plan.linked;
+  return Ok();
 }
 
 Status ExecWorkdir(const Step& s, snapshotter::ActiveSnapshot& snap) {
@@ -365,14 +374,15 @@ Result<std::vector<Digest>> SourceLayers(StepContext& ctx, int from_stage, const
 }
 
 Result<std::optional<cache::LayerRecord>> ExecuteStep(StepContext& ctx, const Step& s,
-                                                      const std::vector<Digest>& parents, Downloads& downloads) {
+                                                      const std::vector<Digest>& parents, Downloads& downloads,
+                                                      const CopyReuse* reuse, int64_t* linked) {
   auto snap = CB_TRY(ctx.store.snapshots().Prepare(parents));
   switch (s.kind) {
     case StepKind::kRun:
       CB_TRY(ExecRun(ctx, s, *snap));
       break;
     case StepKind::kCopy:
-      CB_TRY(ExecCopy(ctx, s, *snap, downloads));
+      CB_TRY(ExecCopy(ctx, s, *snap, downloads, reuse, linked));
       break;
     case StepKind::kWorkdir:
       CB_TRY(ExecWorkdir(s, *snap));

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "executor/copy_op.h"
 #include "executor/progress.h"
 #include "executor/sandbox.h"
 #include "executor/store.h"
@@ -39,9 +40,12 @@ struct StepContext {
 
 /// Runs the step on a new snapshot over `parents` and returns its layer (nullopt: no change).
 /// ADD <url> sources come from `downloads` (fetched there now if the cache-key computation did
-/// not already; --checksum verified).
+/// not already; --checksum verified). For a COPY from the context, `reuse` (may be null) names
+/// the previous build's layer and the files unchanged since, which are hard-linked from it;
+/// `linked` receives how many were.
 Result<std::optional<cache::LayerRecord>> ExecuteStep(StepContext& ctx, const planner::Step& s,
-                                                      const std::vector<Digest>& parents, Downloads& downloads);
+                                                      const std::vector<Digest>& parents, Downloads& downloads,
+                                                      const CopyReuse* reuse = nullptr, int64_t* linked = nullptr);
 
 /// The identity of `user` ("user[:group]", names or ids) in the snapshot's filesystem, read
 /// from its /etc/passwd and /etc/group (the snapshot is mounted briefly in cbuild's private

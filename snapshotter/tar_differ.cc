@@ -12,8 +12,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -58,10 +61,84 @@ struct OutSink {
   }
 };
 
+// SHA-256 of the tar stream on a second thread: while it hashes one 1 MiB piece, the
+// caller's thread reads files and frames the next (reading and hashing a big layer take about
+// as long as each other). The thread starts at the first full piece: small layers never
+// start one. Same digest as hashing in line.
+class PipelinedHash {
+ public:
+  PipelinedHash() { fill_.reserve(kPiece); }
+  ~PipelinedHash() { Stop(); }
+  PipelinedHash(const PipelinedHash&) = delete;
+  PipelinedHash& operator=(const PipelinedHash&) = delete;
+
+  void Update(const void* data, size_t n) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      size_t k = std::min(n, kPiece - fill_.size());
+      fill_.insert(fill_.end(), p, p + k);
+      p += k;
+      n -= k;
+      if (fill_.size() == kPiece) Hand();
+    }
+  }
+  Digest Finish() {
+    Stop();  // waits for the piece in flight
+    hash_.Update(fill_.data(), fill_.size());
+    fill_.clear();
+    return hash_.Finish();
+  }
+
+ private:
+  static constexpr size_t kPiece = size_t{1} << 20;
+
+  void Hand() {
+    if (!worker_.joinable()) worker_ = std::thread([this] { Work(); });
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return !busy_; });
+    std::swap(fill_, work_);
+    fill_.clear();
+    busy_ = true;
+    cv_.notify_all();
+  }
+  void Work() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return busy_ || stop_; });
+      if (busy_) {
+        lock.unlock();
+        hash_.Update(work_.data(), work_.size());
+        lock.lock();
+        busy_ = false;
+        cv_.notify_all();
+      } else {
+        return;  // stop_, nothing in flight
+      }
+    }
+  }
+  void Stop() {
+    if (!worker_.joinable()) return;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return !busy_; });
+      stop_ = true;
+      cv_.notify_all();
+    }
+    worker_.join();
+  }
+
+  Sha256 hash_;
+  std::vector<char> fill_, work_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool busy_ = false, stop_ = false;
+  std::thread worker_;
+};
+
 // Middle stage: hashes the uncompressed tar, then compresses it (or passes it through).
 struct TarSink {
   std::unique_ptr<LayerCompressor> compressor;
-  Sha256 hash;
+  PipelinedHash hash;
   int64_t size = 0;
   std::optional<Error> error;  // the compressor's, when it failed
 
