@@ -90,7 +90,11 @@ int64_t Snapshotter::DiskUsage(const std::string& path) {
       if (n == "." || n == "..") continue;
       struct stat st;
       if (::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      total += static_cast<int64_t>(st.st_blocks) * 512;
+      // A file shared with other layers (COPY links unchanged files from the previous build)
+      // counts for its share: the sum over all layers stays the space really used.
+      int64_t bytes = static_cast<int64_t>(st.st_blocks) * 512;
+      if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) bytes /= static_cast<int64_t>(st.st_nlink);
+      total += bytes;
       if (S_ISDIR(st.st_mode)) {
         int sub = ::openat(::dirfd(d), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub >= 0) self(self, sub);

@@ -7,7 +7,7 @@ import shutil
 
 from conftest import Cbuild
 
-LINKED = "unchanged files linked from the previous build"
+LINKED = "linked from the previous build"
 
 
 def build(cb, ctx, dockerfile, tag="img"):
@@ -48,7 +48,7 @@ def test_one_changed_file_links_the_rest_and_matches_a_cold_build(base, busybox_
     (ctx / "src" / "d3" / "f013.txt").write_text("changed\n")
     digest, err = build(base, ctx, df)
     assert "#2 cache miss: file `src/d3/f013.txt` changed" in err, err
-    assert f"#2 49 {LINKED}, not copied" in err, err
+    assert f"#2 49 unchanged files {LINKED}, not copied" in err, err
     assert digest != first
     assert digest == cold_digest(busybox_tar, ctx, tmp_path, df)
     out = base("run", "--rm", "img", "cat", "/app/src/d3/f013.txt", "/app/src/d4/f014.txt").stdout
@@ -56,7 +56,7 @@ def test_one_changed_file_links_the_rest_and_matches_a_cold_build(base, busybox_
     # A third build after another change links from the second one.
     (ctx / "src" / "d0" / "f000.txt").write_text("again\n")
     digest, err = build(base, ctx, df)
-    assert f"#2 49 {LINKED}" in err, err
+    assert f"#2 49 unchanged files {LINKED}" in err, err
     assert digest == cold_digest(busybox_tar, ctx, tmp_path, df)
 
 
@@ -71,7 +71,7 @@ def test_linked_files_keep_what_a_copy_would_write(base, busybox_tar, tmp_path):
     os.chmod(ctx / "src" / "d2" / "f002.txt", 0o751)                  # same content, new mode
     (ctx / "src" / "d3" / "f003.txt").write_text("new\n")
     digest, err = build(base, ctx, df)
-    assert f"#2 7 {LINKED}" in err, err  # 10 files: 1 changed, 1 new mode, 1 new mtime
+    assert f"#2 7 unchanged files {LINKED}" in err, err  # 10 files: 1 changed, 1 new mode, 1 new mtime
     mine = listing(base, "img")
     assert "/app/src/d1/f001.txt 644 1000000 " in mine
     assert "/app/src/d2/f002.txt 751 " in mine
@@ -146,3 +146,26 @@ def test_no_cache_and_other_instructions_copy_everything(base, tmp_path):
     (ctx / "src" / "d0" / "f000.txt").write_text("y\n")
     _, err = build(base, ctx, "FROM busybox\nCOPY src /app/src2\n")  # another instruction text
     assert LINKED not in err
+
+
+def test_system_df_counts_a_shared_file_once(base, tmp_path):
+    ctx = tmp_path / "ctx"
+    (ctx / "src").mkdir(parents=True)
+    (ctx / "src" / "big.bin").write_bytes(os.urandom(8 << 20))
+    (ctx / "src" / "small.txt").write_text("one\n")
+    df = "FROM busybox\nCOPY src /app/src\n"
+
+    def layers_size():
+        import json
+        rows = [json.loads(l) for l in base("system", "df", "--format", "json").stdout.splitlines()]
+        return next(r["Size"] for r in rows if r["Type"] == "Layers")
+
+    before = layers_size()
+    build(base, ctx, df)
+    one = layers_size() - before
+    (ctx / "src" / "small.txt").write_text("two\n")
+    _, err = build(base, ctx, df)
+    assert "#2 1 unchanged file linked from the previous build, not copied" in err, err
+    two = layers_size() - before
+    assert one >= 8 << 20
+    assert two < one + (1 << 20), (one, two)  # the 8 MiB file is not counted twice
