@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <thread>
 
 #include "common/cancel.h"
 #include "common/rooted.h"
@@ -367,42 +368,71 @@ Status LinkUnchanged(const CopyRequest& req, CopyPlan& plan, int upper_fd) {
   if (!req.reuse) return MakeError(ErrorCode::kInvalidArgument, "files left for linking but no previous layer");
   auto prev = rooted::OpenRoot(req.reuse->prev_dir);
   if (!prev) return std::move(prev).error();
-  DirCache upper{upper_fd, "", UniqueFd()}, before{prev->get(), "", UniqueFd()};
-  int64_t n = 0;
-  for (const auto& [target, p] : plan.pending) {
-    if ((++n & 1023) == 0) CB_TRY(cancel::Check());
-    std::string rel = target.substr(target.find_first_not_of('/'));
-    size_t slash = rel.rfind('/');
-    std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);
-    std::string name = rel.substr(slash + 1);
-    const auto& dir = upper.Get(parent);
-    if (!dir) return MakeError(dir.error().code, "link `{}` into the new layer: {}", target, dir.error().message);
-    const auto& old_dir = before.Get(parent);
-    struct stat old;
-    unsigned mode = req.chmod ? *req.chmod : (p.st.st_mode & 07777);
-    bool same = old_dir && ::fstatat(old_dir->get(), name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0 &&
-                S_ISREG(old.st_mode) && old.st_size == p.st.st_size && (old.st_mode & 07777) == mode &&
-                old.st_uid == req.uid && old.st_gid == req.gid && old.st_mtim.tv_sec == p.st.st_mtim.tv_sec &&
-                old.st_mtim.tv_nsec == p.st.st_mtim.tv_nsec;
-    if (same) {
-      int rc = ::linkat(old_dir->get(), name.c_str(), dir->get(), name.c_str(), 0);
-      if (rc != 0 && errno == EEXIST) {  // something written earlier in this COPY: the later source wins
-        if (::unlinkat(dir->get(), name.c_str(), 0) != 0) return ErrnoError(errno, fmt::format("replace `{}`", target));
-        rc = ::linkat(old_dir->get(), name.c_str(), dir->get(), name.c_str(), 0);
+  using Item = std::pair<const std::string, CopyPlan::Pending>;
+  std::vector<const Item*> items;
+  items.reserve(plan.pending.size());
+  for (const auto& it : plan.pending) items.push_back(&it);
+
+  // One contiguous run of targets (sorted, so mostly one directory after another).
+  auto run = [&](size_t begin, size_t end, int64_t& linked, int64_t& copied) -> Status {
+    DirCache upper{upper_fd, "", UniqueFd()}, before{prev->get(), "", UniqueFd()};
+    for (size_t i = begin; i < end; ++i) {
+      if (((i - begin) & 1023) == 1023) CB_TRY(cancel::Check());
+      const std::string& target = items[i]->first;
+      const CopyPlan::Pending& p = items[i]->second;
+      std::string rel = target.substr(target.find_first_not_of('/'));
+      size_t slash = rel.rfind('/');
+      std::string parent = slash == std::string::npos ? "" : rel.substr(0, slash);
+      std::string name = rel.substr(slash + 1);
+      const auto& dir = upper.Get(parent);
+      if (!dir) return MakeError(dir.error().code, "link `{}` into the new layer: {}", target, dir.error().message);
+      const auto& old_dir = before.Get(parent);
+      struct stat old;
+      unsigned mode = req.chmod ? *req.chmod : (p.st.st_mode & 07777);
+      bool same = old_dir && ::fstatat(old_dir->get(), name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+                  S_ISREG(old.st_mode) && old.st_size == p.st.st_size && (old.st_mode & 07777) == mode &&
+                  old.st_uid == req.uid && old.st_gid == req.gid && old.st_mtim.tv_sec == p.st.st_mtim.tv_sec &&
+                  old.st_mtim.tv_nsec == p.st.st_mtim.tv_nsec;
+      if (same) {
+        int rc = ::linkat(old_dir->get(), name.c_str(), dir->get(), name.c_str(), 0);
+        if (rc != 0 && errno == EEXIST) {  // written earlier in this COPY: the later source wins
+          if (::unlinkat(dir->get(), name.c_str(), 0) != 0) return ErrnoError(errno, fmt::format("replace `{}`", target));
+          rc = ::linkat(old_dir->get(), name.c_str(), dir->get(), name.c_str(), 0);
+        }
+        if (rc == 0) {
+          ++linked;
+          continue;
+        }
+        if (errno != EMLINK) return ErrnoError(errno, fmt::format("link `{}` into the new layer", target));
       }
-      if (rc == 0) {
-        ++plan.linked;
-        continue;
-      }
-      if (errno != EMLINK) return ErrnoError(errno, fmt::format("link `{}` into the new layer", target));
+      // Copied from the source as the first pass would have (the directory is in the upper
+      // dir, so writing there is what the overlay would have done).
+      UniqueFd in = CB_TRY(rooted::Open(req.context_fd, p.source, O_RDONLY | O_NOFOLLOW));
+      struct stat st;
+      if (::fstat(in.get(), &st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", p.source));
+      CB_TRY(WriteFile(in.get(), st, dir->get(), name, target, req));
+      ++copied;
     }
-    // Copied from the source as the first pass would have (the directory is in the upper dir,
-    // so writing there is what the overlay would have done).
-    UniqueFd in = CB_TRY(rooted::Open(req.context_fd, p.source, O_RDONLY | O_NOFOLLOW));
-    struct stat st;
-    if (::fstat(in.get(), &st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", p.source));
-    CB_TRY(WriteFile(in.get(), st, dir->get(), name, target, req));
-    ++plan.copied;
+    return Ok();
+  };
+
+  // Linking is a few system calls per file: big trees are split over the cores.
+  size_t parts = items.size() < 4096 ? 1 : std::clamp<size_t>(std::thread::hardware_concurrency(), 1, 4);
+  std::vector<Status> status(parts, Ok());
+  std::vector<int64_t> linked(parts, 0), copied(parts, 0);
+  std::vector<std::thread> workers;
+  size_t per = (items.size() + parts - 1) / parts;
+  for (size_t k = 1; k < parts; ++k) {
+    workers.emplace_back([&, k] {
+      status[k] = run(std::min(items.size(), k * per), std::min(items.size(), (k + 1) * per), linked[k], copied[k]);
+    });
+  }
+  status[0] = run(0, std::min(items.size(), per), linked[0], copied[0]);
+  for (auto& w : workers) w.join();
+  for (size_t k = 0; k < parts; ++k) {
+    CB_TRY(std::move(status[k]));
+    plan.linked += linked[k];
+    plan.copied += copied[k];
   }
   return Ok();
 }

@@ -169,3 +169,17 @@ def test_system_df_counts_a_shared_file_once(base, tmp_path):
     two = layers_size() - before
     assert one >= 8 << 20
     assert two < one + (1 << 20), (one, two)  # the 8 MiB file is not counted twice
+
+
+def test_many_files_are_linked_on_all_cores(base, busybox_tar, tmp_path):
+    """Over 4096 pending files the links are made by several threads: same result."""
+    ctx = tmp_path / "ctx"
+    make_tree(ctx, 6000)
+    df = "FROM busybox\nCOPY src /app/src\n"
+    build(base, ctx, df)
+    (ctx / "src" / "d2" / "f4242.txt").write_text("changed\n")
+    digest, err = build(base, ctx, df)
+    assert f"#2 5999 unchanged files {LINKED}" in err, err
+    assert digest == cold_digest(busybox_tar, ctx, tmp_path, df)
+    out = base("run", "--rm", "img", "sh", "-c", "find /app -type f | wc -l; cat /app/src/d2/f4242.txt").stdout
+    assert out.split() == ["6000", "changed"]
