@@ -105,7 +105,7 @@ Result<std::map<std::string, std::string>> Secrets(const std::vector<std::string
 int Build(const GlobalOptions& g, const BuildOptions& o) {
   // Made first, so that every error after the flags parsed reaches the user through it
   // (json: as an "error" event, never as loose text in the event stream).
-  auto progress = executor::NewProgress(executor::ResolveProgressMode(o.progress, STDERR_FILENO));
+  auto progress = executor::NewProgress(o.quiet ? "quiet" : executor::ResolveProgressMode(o.progress, STDERR_FILENO));
   auto fail = [&](const Error& e) {
     progress->BuildFailed(e, fmt::format("cbuild: {}\n", e.ToString()));
     return 1;

@@ -104,6 +104,7 @@ int main(int argc, char** argv) {
   build->add_option("-t,--tag", b.tags, "Name the image NAME[:TAG] (repeatable)")->allow_extra_args(false);
   build->add_option("--target", b.target, "Build this stage");
   build->add_flag("--no-cache", b.no_cache, "Run every step, ignoring the cache");
+  build->add_flag("-q,--quiet", b.quiet, "Print nothing but the image digest (and the error, if the build fails)");
   build->add_option("--progress", b.progress,
                     "auto|plain|tty|json: tty is a live view (the default when stderr is a terminal), plain one "
                     "line per event (the default elsewhere), json one event object per line; all on stderr")

@@ -22,6 +22,7 @@ struct BuildOptions {
   std::string target;
   bool no_cache = false;
   std::string progress = "auto";
+  bool quiet = false;  ///< -q: only the digest on stdout (errors still on stderr)
   std::string metadata_file;
   std::string output;  ///< --output spec (executor/export.h); empty = the store only
   std::string context = ".";

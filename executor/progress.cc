@@ -55,10 +55,24 @@ class NullProgress : public Progress {
   void BuildFailed(const Error&, const std::string&) override {}
 };
 
+/// --quiet: nothing but the failure, if there is one (docker build -q).
+class QuietProgress : public NullProgress {
+ public:
+  explicit QuietProgress(std::FILE* out) : out_(out) {}
+  void BuildFailed(const Error&, const std::string& shown) override {
+    std::fputs(shown.c_str(), out_);
+    std::fflush(out_);
+  }
+
+ private:
+  std::FILE* out_;
+};
+
 }  // namespace
 
 std::unique_ptr<Progress> NewPlainProgress(std::FILE* out) { return std::make_unique<PlainProgress>(out); }
 std::unique_ptr<Progress> NewNullProgress() { return std::make_unique<NullProgress>(); }
+std::unique_ptr<Progress> NewQuietProgress(std::FILE* out) { return std::make_unique<QuietProgress>(out); }
 
 std::string ResolveProgressMode(const std::string& mode, int fd) {
   if (mode != "auto") return mode;
@@ -68,6 +82,7 @@ std::string ResolveProgressMode(const std::string& mode, int fd) {
 }
 
 std::unique_ptr<Progress> NewProgress(const std::string& mode) {
+  if (mode == "quiet") return NewQuietProgress(stderr);
   if (mode == "tty") return NewTtyProgress(STDERR_FILENO);
   if (mode == "json") return NewJsonProgress(stderr);
   return NewPlainProgress(stderr);

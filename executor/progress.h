@@ -49,13 +49,15 @@ std::unique_ptr<Progress> NewPlainProgress(std::FILE* out);
 std::unique_ptr<Progress> NewTtyProgress(int fd);
 /// One JSON object per line and event, flushed as it happens (see docs/build.md).
 std::unique_ptr<Progress> NewJsonProgress(std::FILE* out);
-/// Discards everything (--quiet, tests).
+/// Discards everything (tests).
 std::unique_ptr<Progress> NewNullProgress();
+/// Only the failure text, if the build fails (`build --quiet`, like `docker build -q`).
+std::unique_ptr<Progress> NewQuietProgress(std::FILE* out);
 
 /// `--progress` value → the mode used: auto is tty when `fd` is a terminal (and TERM is not
 /// "dumb"), else plain; other values are returned as they are.
 std::string ResolveProgressMode(const std::string& mode, int fd);
-/// The progress for a resolved mode (plain, tty or json), writing to stderr.
+/// The progress for a resolved mode (plain, tty, json, or quiet), writing to stderr.
 std::unique_ptr<Progress> NewProgress(const std::string& mode);
 
 }  // namespace cb::executor

@@ -498,3 +498,15 @@ def test_interrupted_step_is_canceled_not_failed(base, tmp_path):
     assert re.search(r"^#2 \[2/2\] RUN echo started; sleep 30 +CANCELED$", "\n".join(hist), re.M), "\n".join(hist)
     assert "------" not in hist
     assert hist[-1] == "cbuild: interrupted by SIGINT"
+
+
+def test_quiet_prints_the_digest_only_and_the_error_on_failure(base, tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN echo hi > /hi\n")
+    p = base("build", "-q", "-t", "quiet", str(tmp_path))
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", p.stdout), p.stdout
+    assert p.stderr == ""
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN exit 3\n")
+    p = base("build", "--quiet", str(tmp_path), check=False)
+    assert p.returncode == 1 and p.stdout == ""
+    assert 'Dockerfile:2:1: RUN exit 3: process "/bin/sh -c exit 3" did not complete successfully: exit code: 3' in p.stderr
+    assert "#1" not in p.stderr
