@@ -233,15 +233,16 @@ void PlanBuilder::AddEtcFiles(const SandboxSpec& spec) {
   Add(OpKind::kMkdir, "create `/dev/.cbuild-etc`").b = "/dev/.cbuild-etc";
   for (const auto& [name, content] : files) {
     std::string staged = fmt::format("/dev/.cbuild-etc/{}", name);
+    // Add() may reallocate ops_: no ChildOp reference is used after the next Add().
+    const char* staged_path = Str(staged);
     ChildOp& w = Add(OpKind::kWriteFile, fmt::format("write `{}`", staged));
-    w.b = Str(staged);
+    w.b = staged_path;
     w.data_len = content.size();
     w.d = Str(content);
     ChildOp& b = Add(OpKind::kBindFile, fmt::format("bind `/etc/{}`", name));
-    b.a = w.b;
+    b.a = staged_path;
     b.b = Str(fmt::format("/etc/{}", name));
     b.optional = true;  // e.g. a read-only root without /etc
-    const char* staged_path = b.a;
     Add(OpKind::kUnlink, fmt::format("remove `{}`", staged)).b = staged_path;
   }
   Add(OpKind::kUnlink, "remove `/dev/.cbuild-etc`").b = "/dev/.cbuild-etc";
