@@ -159,7 +159,12 @@ Status GzipWriter::Submit(bool last) {
     pending_.push_back(std::move(b));
     return EmitFront();
   }
-  auto task = std::make_shared<std::packaged_task<void()>>([b] { CompressBlock(*b); });
+  // The task's shared state (which b->done refers to) keeps the callable: drop its reference
+  // to the block once compressed, or block and state would hold each other forever.
+  auto task = std::make_shared<std::packaged_task<void()>>([b]() mutable {
+    CompressBlock(*b);
+    b.reset();
+  });
   b->done = task->get_future();
   BlockPool::Get().Post([task] { (*task)(); });
   pending_.push_back(std::move(b));
