@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <system_error>
 #include <thread>
 
 #include "common/cancel.h"
@@ -108,9 +109,44 @@ struct ParentCache {
   bool in_layer = false;  ///< made part of the new layer for a pending link (copied up)
 };
 
-/// A later write to `target` wins over an earlier pending link to it.
-void Supersede(CopyPlan* plan, const std::string& target) {
-  if (plan && !plan->pending.empty()) plan->pending.erase(target);
+/// "/a/b" with no empty, "." or ".." component.
+bool IsCleanAbsolute(std::string_view p) {
+  if (p.empty() || p[0] != '/') return false;
+  for (size_t i = 1; i <= p.size();) {
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    std::string_view c = p.substr(i, j - i);
+    if (c.empty() || c == "." || c == "..") return j == p.size() && c.empty() && p.size() == 1;
+    i = j + 1;
+  }
+  return true;
+}
+
+/// With reuse, pending links are matched to later writes by their target path: that is only
+/// sound when every target is written where its path says — a clean path whose directories
+/// are no symlinks (else two strings could name one file). Checked for each write (once per
+/// directory); a target that is not plain is an error, and the step is then copied in full.
+/// A write to a target cancels an earlier pending link to it (the later source wins).
+Status Claim(const CopyRequest& req, CopyPlan* plan, int root_fd, const std::string& target, bool pending) {
+  if (!plan || !req.reuse) return Ok();
+  std::string parent = target.substr(0, target.rfind('/'));
+  if (parent.empty()) parent = "/";
+  if (!IsCleanAbsolute(target))
+    return MakeError(ErrorCode::kUnsupported, "COPY reuse: destination `{}` is not a clean path", target);
+  if (parent != plan->plain_dir) {
+    struct open_how how = {};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    long fd;
+    do {
+      fd = ::syscall(SYS_openat2, root_fd, parent.c_str(), &how, sizeof how);
+    } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+    if (fd < 0) return ErrnoError(errno, fmt::format("COPY reuse: destination directory `{}` is not plain", parent));
+    ::close(static_cast<int>(fd));
+    plan->plain_dir = parent;
+  }
+  if (!pending && !plan->pending.empty()) plan->pending.erase(target);
+  return Ok();
 }
 
 /// Copies one entry found below a source directory to dest_base/rel; `ctx_path` is its path
@@ -127,6 +163,7 @@ Status CopyEntry(const rooted::WalkEntry& e, int root_fd, const std::string& des
   const UniqueFd& dir = parent_dir.fd;
   const char* name = e.name.c_str();
   if (plan && req.reuse && S_ISREG(e.st.st_mode) && req.reuse->same.count(ctx_path)) {
+    CB_TRY(Claim(req, plan, root_fd, target, true));
     if (!parent_dir.in_layer) {
       // Writing a file here would copy the directory up into the new layer; so does a chown
       // to its current owner (overlayfs copies up on any attribute change), and nothing else
@@ -139,7 +176,7 @@ Status CopyEntry(const rooted::WalkEntry& e, int root_fd, const std::string& des
     plan->pending[target] = CopyPlan::Pending{ctx_path, e.st};
     return Ok();
   }
-  Supersede(plan, target);
+  CB_TRY(Claim(req, plan, root_fd, target, false));
   if (S_ISDIR(e.st.st_mode)) {
     ClearSlot(dir.get(), e.name);
     if (::mkdirat(dir.get(), name, 0700) != 0 && errno != EEXIST)
@@ -198,9 +235,9 @@ std::string CleanRel(const std::string& src) {
 Status WriteNamed(const CopyRequest& req, int root_fd, const std::string& name, bool dest_dir, int src_fd,
                   const struct stat& st, CopyPlan* plan, std::string_view content = {}) {
   std::string target = dest_dir ? (req.dest == "/" ? "" : req.dest) + "/" + name : req.dest;
-  Supersede(plan, target);
   size_t slash = target.rfind('/');
   UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, slash == 0 ? "/" : target.substr(0, slash), 0755, req.uid, req.gid));
+  CB_TRY(Claim(req, plan, root_fd, target, false));
   return WriteFile(src_fd, st, dir.get(), target.substr(slash + 1), target, req, content);
 }
 
@@ -261,7 +298,7 @@ Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool
   size_t slash = target.rfind('/');
   std::string parent = slash == 0 ? "/" : target.substr(0, slash);
   UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, parent, 0755, req.uid, req.gid));
-  Supersede(plan, target);
+  CB_TRY(Claim(req, plan, root_fd, target, false));
   return WriteFile(in->get(), st, dir.get(), target.substr(slash + 1), target, req);
 }
 
@@ -422,17 +459,24 @@ Status LinkUnchanged(const CopyRequest& req, CopyPlan& plan, int upper_fd) {
   std::vector<int64_t> linked(parts, 0), copied(parts, 0);
   std::vector<std::thread> workers;
   size_t per = (items.size() + parts - 1) / parts;
-  for (size_t k = 1; k < parts; ++k) {
-    workers.emplace_back([&, k] {
-      status[k] = run(std::min(items.size(), k * per), std::min(items.size(), (k + 1) * per), linked[k], copied[k]);
-    });
+  auto part = [&](size_t k) {
+    status[k] = run(std::min(items.size(), k * per), std::min(items.size(), (k + 1) * per), linked[k], copied[k]);
+  };
+  size_t k = 1;
+  try {
+    for (; k < parts; ++k) workers.emplace_back(part, k);
+  } catch (const std::system_error&) {  // no thread to be had (e.g. a pids limit): the rest here
   }
-  status[0] = run(0, std::min(items.size(), per), linked[0], copied[0]);
+  for (size_t rest = k; rest < parts; ++rest) part(rest);
+  part(0);
   for (auto& w : workers) w.join();
-  for (size_t k = 0; k < parts; ++k) {
-    CB_TRY(std::move(status[k]));
-    plan.linked += linked[k];
-    plan.copied += copied[k];
+  // A cancellation anywhere is what the caller must see (it is not retried).
+  for (const auto& st : status)
+    if (!st && st.error().code == ErrorCode::kCancelled) return st;
+  for (size_t i = 0; i < parts; ++i) {
+    CB_TRY(std::move(status[i]));
+    plan.linked += linked[i];
+    plan.copied += copied[i];
   }
   return Ok();
 }

@@ -61,6 +61,7 @@ struct CopyPlan {
     struct stat st;      ///< the source's lstat (size, mode, mtime)
   };
   std::map<std::string, Pending> pending;  ///< by target path in the image ("/app/a.txt")
+  std::string plain_dir;                   ///< last directory checked to be clean and symlink-free
   int64_t linked = 0, copied = 0;          ///< filled in by LinkUnchanged
 };
 

@@ -164,3 +164,55 @@ TEST_CASE("a parent directory missing from the new layer is an error (the step i
 
 }  // namespace
 }  // namespace cb::executor
+
+namespace cb::executor {
+namespace {
+
+TEST_CASE("with reuse, a write through a symlink in the destination is an error (two paths, one file)") {
+  // The image has /app/v1/ and /app/current -> v1; COPY --parents v1/ current/ /app/ writes
+  // current/cfg into /app/v1/cfg after v1/cfg was left pending under "/app/v1/cfg": matching
+  // the two by path would link the older content over the later write. The pass must fail
+  // (the builder then copies the step in full).
+  auto dir = stdfs::path(*fs::MakeTempDir("/tmp", "cb-copy-reuse-"));
+  Write(dir / "ctx/v1/cfg", "v1 cfg\n");
+  Write(dir / "ctx/current/cfg", "current cfg\n");
+  stdfs::create_directories(dir / "new/app/v1");
+  stdfs::create_directory_symlink("v1", dir / "new/app/current");
+  UniqueFd ctx = OpenDir((dir / "ctx").string());
+  UniqueFd root = OpenDir((dir / "new").string());
+  CopyReuse reuse;
+  reuse.prev_dir = (dir / "new").string();
+  reuse.same = {"v1/cfg"};
+  CopyRequest r;
+  r.context_fd = ctx.get();
+  r.sources = {"v1", "current"};
+  r.dest = "/app";
+  r.dest_is_dir = true;
+  r.parents = true;
+  r.reuse = &reuse;
+  CopyPlan plan;
+  auto st = CopyFromContext(r, root.get(), &plan);
+  REQUIRE(!st);
+  CHECK(st.error().message.find("/app/current") != std::string::npos);
+  // Without reuse the same COPY writes through the link, as Docker does.
+  stdfs::remove_all(dir / "new/app/v1/cfg");
+  r.reuse = nullptr;
+  REQUIRE(CopyFromContext(r, root.get()));
+  CHECK(Read(dir / "new/app/v1/cfg") == "current cfg\n");
+  stdfs::remove_all(dir);
+}
+
+TEST_CASE("with reuse, a destination that is not a clean path is an error") {
+  Fixture f;
+  CopyRequest r = f.Request();
+  r.dest = "/app/x/..";
+  r.reuse = &f.reuse;
+  CopyPlan plan;
+  UniqueFd root = OpenDir((f.dir / "new").string());
+  auto st = CopyFromContext(r, root.get(), &plan);
+  REQUIRE(!st);
+  CHECK(st.error().message.find("not a clean path") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace cb::executor
