@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -93,7 +94,20 @@ class PipelinedHash {
   static constexpr size_t kPiece = size_t{1} << 20;
 
   void Hand() {
-    if (!worker_.joinable()) worker_ = std::thread([this] { Work(); });
+    if (inline_) {  // no second thread could be started: hash here
+      hash_.Update(fill_.data(), fill_.size());
+      fill_.clear();
+      return;
+    }
+    if (!worker_.joinable()) {
+      try {
+        worker_ = std::thread([this] { Work(); });
+      } catch (const std::system_error&) {  // e.g. a pids limit: same digest, one thread
+        inline_ = true;
+        Hand();
+        return;
+      }
+    }
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [this] { return !busy_; });
     std::swap(fill_, work_);
@@ -131,7 +145,7 @@ class PipelinedHash {
   std::vector<char> fill_, work_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool busy_ = false, stop_ = false;
+  bool busy_ = false, stop_ = false, inline_ = false;
   std::thread worker_;
 };
 
