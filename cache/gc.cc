@@ -41,11 +41,15 @@ Sweep SweepFor(const GcInput& in, const std::vector<const CacheRecordInfo*>& kep
     auto it = in.layers.find(id);
     if (it != in.layers.end() && !it->second.blob.empty()) s.kept_blobs.insert(it->second.blob);
   }
+  std::map<SharedFile, uint64_t> dropped_links;  // shared files: links in deleted layers
   for (const auto& [id, facts] : in.layers)
     if (!s.kept_layers.count(id)) {
       s.del_layers.push_back(id);
       s.freed += facts.snapshot_bytes;
+      for (const auto& f : facts.shared) ++dropped_links[f];
     }
+  for (const auto& [f, n] : dropped_links)
+    if (n >= f.links) s.freed += f.bytes;  // every link goes
   for (const auto& [d, size] : in.blobs)
     if (!s.kept_blobs.count(d)) {
       s.del_blobs.push_back(d);
@@ -60,8 +64,20 @@ bool Dangling(const GcInput& in, const CacheRecordInfo& r) {
   return false;
 }
 
-int64_t TotalBytes(const GcInput& in) {
+/// Space of the shared files of `in`'s layers (those passing `pick`), each file once.
+template <typename Pick>
+int64_t SharedBytes(const GcInput& in, Pick pick) {
+  std::set<SharedFile> seen;
   int64_t t = 0;
+  for (const auto& [id, f] : in.layers)
+    if (pick(id, f))
+      for (const auto& s : f.shared)
+        if (seen.insert(s).second) t += s.bytes;
+  return t;
+}
+
+int64_t TotalBytes(const GcInput& in) {
+  int64_t t = SharedBytes(in, [](const Digest&, const LayerFacts&) { return true; });
   for (const auto& [id, f] : in.layers) t += f.snapshot_bytes;
   for (const auto& [d, size] : in.blobs) t += size;
   return t;
@@ -109,6 +125,18 @@ Usage ComputeUsage(const GcInput& in, int64_t image_count) {
       ++u.layers.active;
     } else {
       u.layers.reclaimable += f.snapshot_bytes;
+    }
+  }
+  // Shared files count once; reclaimable when no tagged image's layer holds them.
+  std::set<SharedFile> held, seen;
+  for (const auto& id : in.image_layers)
+    if (auto it = in.layers.find(id); it != in.layers.end()) held.insert(it->second.shared.begin(), it->second.shared.end());
+  for (const auto& [id, f] : in.layers) {
+    if (!f.has_snapshot) continue;
+    for (const auto& sf : f.shared) {
+      if (!seen.insert(sf).second) continue;
+      u.layers.bytes += sf.bytes;
+      if (!held.count(sf)) u.layers.reclaimable += sf.bytes;
     }
   }
   u.build_cache.total = static_cast<int64_t>(in.records.size());

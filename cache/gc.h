@@ -27,12 +27,22 @@
 
 namespace cb::cache {
 
+/// A file with several hard links in the snapshots (COPY links unchanged files from the
+/// previous build's layer): its space is freed only when every link is gone.
+struct SharedFile {
+  uint64_t dev = 0, ino = 0;
+  uint64_t links = 0;  ///< st_nlink
+  int64_t bytes = 0;   ///< allocated
+  bool operator<(const SharedFile& o) const { return dev != o.dev ? dev < o.dev : ino < o.ino; }
+};
+
 /// What the store holds for one layer (diff_id).
 struct LayerFacts {
   Digest blob;                 ///< compressed blob, may be empty
-  int64_t snapshot_bytes = 0;  ///< unpacked snapshot dir, 0 if none
+  int64_t snapshot_bytes = 0;  ///< unpacked snapshot dir, 0 if none; without its shared files
   bool has_snapshot = false;
   bool has_record = false;     ///< a row in the layers table
+  std::vector<SharedFile> shared;  ///< its files that have other links
 };
 
 struct GcInput {

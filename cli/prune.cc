@@ -24,7 +24,9 @@ Result<cache::GcInput> Gather(executor::Store& s, int64_t* image_count) {
   for (const auto& id : CB_TRY(s.snapshots().ListLayers())) {
     auto& f = in.layers[id];
     f.has_snapshot = true;
-    f.snapshot_bytes = snapshotter::Snapshotter::DiskUsage(s.snapshots().LayerPath(id));
+    auto usage = snapshotter::Snapshotter::DiskUsage(s.snapshots().LayerPath(id));
+    f.snapshot_bytes = usage.own;
+    f.shared = std::move(usage.shared);
   }
   std::set<Digest> manifests;
   for (const auto& [name, manifest] : CB_TRY(s.meta().ListTags())) manifests.insert(manifest);

@@ -77,8 +77,8 @@ Status Snapshotter::RemoveLayer(const Digest& diff_id) {
   return fs::RemoveTree(dst);
 }
 
-int64_t Snapshotter::DiskUsage(const std::string& path) {
-  int64_t total = 0;
+Snapshotter::Usage Snapshotter::DiskUsage(const std::string& path) {
+  Usage u;
   auto visit = [&](auto& self, int dir_fd) -> void {
     DIR* d = ::fdopendir(dir_fd);
     if (!d) {
@@ -90,11 +90,14 @@ int64_t Snapshotter::DiskUsage(const std::string& path) {
       if (n == "." || n == "..") continue;
       struct stat st;
       if (::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      // A file shared with other layers (COPY links unchanged files from the previous build)
-      // counts for its share: the sum over all layers stays the space really used.
       int64_t bytes = static_cast<int64_t>(st.st_blocks) * 512;
-      if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) bytes /= static_cast<int64_t>(st.st_nlink);
-      total += bytes;
+      if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+        // Shared with other layers (COPY links unchanged files from the previous build).
+        u.shared.push_back({static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+                            static_cast<uint64_t>(st.st_nlink), bytes});
+      } else {
+        u.own += bytes;
+      }
       if (S_ISDIR(st.st_mode)) {
         int sub = ::openat(::dirfd(d), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub >= 0) self(self, sub);
@@ -104,7 +107,7 @@ int64_t Snapshotter::DiskUsage(const std::string& path) {
   };
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd >= 0) visit(visit, fd);
-  return total;
+  return u;
 }
 
 std::string Snapshotter::LayerPath(const Digest& diff_id) const {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/gc.h"
 #include "common/digest.h"
 #include "common/result.h"
 #include "snapshotter/mount.h"
@@ -58,8 +59,13 @@ class Snapshotter {
   /// Deletes a layer snapshot: renamed out of snapshots/ first (atomic), then removed, so a
   /// crash halfway leaves a trash dir (swept on Open), never a half layer. Missing is fine.
   Status RemoveLayer(const Digest& diff_id);
-  /// Bytes used by a directory tree (regular files' allocated blocks), not following links.
-  static int64_t DiskUsage(const std::string& path);
+  /// Space used by a directory tree (allocated blocks), not following links: files with one
+  /// link in `own`, files with several (shared with other layers) listed in `shared`.
+  struct Usage {
+    int64_t own = 0;
+    std::vector<cache::SharedFile> shared;
+  };
+  static Usage DiskUsage(const std::string& path);
 
   /// A read-only overlay mount of `layers` (bottom first), for viewing a whole image.
   Result<Mount> View(const std::vector<Digest>& layers) const;

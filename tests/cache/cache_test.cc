@@ -71,12 +71,30 @@ TEST_CASE("the root lock: exclusive only when no other store is open") {
   ::waitpid(pid, &st, 0);
 }
 
+TEST_CASE("gc: a file shared by layers is freed only with its last link, and counted once") {
+  // Layers A (tagged) and B (cache only) share a 1000-byte file; B and C share another.
+  SharedFile ab{1, 10, 2, 1000}, bc{1, 11, 2, 500};
+  GcInput in;
+  in.layers[D('a')] = {D('1'), 100, true, true, {ab}};
+  in.layers[D('b')] = {D('2'), 200, true, true, {ab, bc}};
+  in.layers[D('c')] = {D('3'), 400, true, true, {bc}};
+  in.image_layers = {D('a')};
+  // --all: B and C go; the A/B file stays (A keeps a link), the B/C file goes with both.
+  GcPlan all = PlanGc(in, {true, std::nullopt});
+  CHECK(all.layers == std::vector<Digest>{D('b'), D('c')});
+  CHECK(all.freed_bytes == 200 + 400 + 500);
+  CHECK(all.total_bytes == 100 + 200 + 400 + 1000 + 500);
+  Usage u = ComputeUsage(in, 1);
+  CHECK(u.layers.bytes == 100 + 200 + 400 + 1000 + 500);
+  CHECK(u.layers.reclaimable == 200 + 400 + 500);
+}
+
 TEST_CASE("gc: tagged images are kept, cache records keep their layers, --all and --keep-storage") {
   GcInput in;
   // Layer A: used by the tagged image. Layer B: only by cache record r1. Layer C: orphan.
-  in.layers[D('a')] = {D('1'), 100, true, true};
-  in.layers[D('b')] = {D('2'), 200, true, true};
-  in.layers[D('c')] = {D('3'), 400, true, true};
+  in.layers[D('a')] = {D('1'), 100, true, true, {}};
+  in.layers[D('b')] = {D('2'), 200, true, true, {}};
+  in.layers[D('c')] = {D('3'), 400, true, true, {}};
   in.blobs = {{D('1'), 10}, {D('2'), 20}, {D('3'), 40}, {D('9'), 5}};
   in.image_layers = {D('a')};
   in.image_blobs = {D('1'), D('9')};
