@@ -37,7 +37,7 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root) {
   // Absolute, so that paths handed to the sandbox (which changes directory) and to overlayfs
   // stay valid: `--root ./store` works like `--root $PWD/store`.
   std::error_code ec;
-  std::string abs = root.empty() ? root : std::filesystem::absolute(root, ec).lexically_normal().string();
+  std::string abs = root.empty() ? root : std::filesystem::absolute(root, ec).string();
   if (ec) return MakeError(ErrorCode::kIo, "store root `{}`: {}", root, ec.message());
   if (abs.size() > 1 && abs.back() == '/') abs.pop_back();
   s->root_ = abs;
