@@ -109,6 +109,19 @@ struct ParentCache {
   bool in_layer = false;  ///< made part of the new layer for a pending link (copied up)
 };
 
+/// dir/… inside `root_fd` as a real directory: no symlink anywhere on the way.
+Result<UniqueFd> OpenRealDir(int root_fd, const std::string& rel) {
+  struct open_how how = {};
+  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  std::string p = rel.empty() ? "." : rel;
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, root_fd, p.c_str(), &how, sizeof how);
+    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+    if (errno != EINTR && errno != EAGAIN) return ErrnoError(errno, fmt::format("open `{}`", rel));
+  }
+}
+
 /// "/a/b" with no empty, "." or ".." component.
 bool IsCleanAbsolute(std::string_view p) {
   if (p.empty() || p[0] != '/') return false;
@@ -134,15 +147,9 @@ Status Claim(const CopyRequest& req, CopyPlan* plan, int root_fd, const std::str
   if (!IsCleanAbsolute(target))
     return MakeError(ErrorCode::kUnsupported, "COPY reuse: destination `{}` is not a clean path", target);
   if (parent != plan->plain_dir) {
-    struct open_how how = {};
-    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    long fd;
-    do {
-      fd = ::syscall(SYS_openat2, root_fd, parent.c_str(), &how, sizeof how);
-    } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
-    if (fd < 0) return ErrnoError(errno, fmt::format("COPY reuse: destination directory `{}` is not plain", parent));
-    ::close(static_cast<int>(fd));
+    if (auto dir = OpenRealDir(root_fd, parent.substr(1)); !dir)
+      return MakeError(dir.error().code, "COPY reuse: destination directory `{}` is not plain: {}", parent,
+                       dir.error().message);
     plan->plain_dir = parent;
   }
   if (!pending && !plan->pending.empty()) plan->pending.erase(target);
@@ -370,19 +377,6 @@ Status CopyFromContext(const CopyRequest& req, int root_fd, CopyPlan* plan) {
 }
 
 namespace {
-
-/// dir/… inside `root_fd` as a real directory: no symlink anywhere on the way.
-Result<UniqueFd> OpenRealDir(int root_fd, const std::string& rel) {
-  struct open_how how = {};
-  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  std::string p = rel.empty() ? "." : rel;
-  for (;;) {
-    long fd = ::syscall(SYS_openat2, root_fd, p.c_str(), &how, sizeof how);
-    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
-    if (errno != EINTR && errno != EAGAIN) return ErrnoError(errno, fmt::format("open `{}`", rel));
-  }
-}
 
 /// A directory fd per parent path, reused while consecutive targets share it.
 struct DirCache {
