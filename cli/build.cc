@@ -15,7 +15,7 @@
 #include "common/fs.h"
 #include "executor/builder.h"
 #include "executor/export.h"
-#include "executor/host_mount.h"
+#include "sandbox/host_mount.h"
 #include "parser/parser.h"
 
 namespace cb::cli {
@@ -105,7 +105,7 @@ Result<std::map<std::string, std::string>> Secrets(const std::vector<std::string
 int Build(const GlobalOptions& g, const BuildOptions& o) {
   // Made first, so that every error after the flags parsed reaches the user through it
   // (json: as an "error" event, never as loose text in the event stream).
-  auto progress = executor::NewProgress(o.quiet ? "quiet" : executor::ResolveProgressMode(o.progress, STDERR_FILENO));
+  auto progress = progress::NewProgress(o.quiet ? "quiet" : progress::ResolveProgressMode(o.progress, STDERR_FILENO));
   auto fail = [&](const Error& e) {
     progress->BuildFailed(e, fmt::format("cbuild: {}\n", e.ToString()));
     return 1;
@@ -119,13 +119,13 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
     if (!spec) return fail(spec.error()) + 1;
     output = *spec;
   }
-  if (auto ns = executor::EnterPrivateMountNamespace(); !ns)
+  if (auto ns = sandbox::EnterPrivateMountNamespace(); !ns)
     return fail(MakeError(ns.error().code, "build needs root (mount namespaces, overlayfs): {}", ns.error().message));
   if (auto st = cancel::InstallSignalHandlers(); !st) return fail(st.error());  // common/cancel.h
-  auto store = executor::Store::Open(g.root);
+  auto store = store::Store::Open(g.root);
   if (!store) return fail(MakeError(store.error().code, "open store `{}`: {}", g.root, store.error().ToString()));
   CleanStale(**store);
-  auto sandbox = executor::NewLinuxSandbox();
+  auto sandbox = sandbox::NewLinuxSandbox();
   executor::BuildRequest req;
   req.dockerfile_name = df_name;
   if (o.file != "-") req.dockerfile_path = o.file.empty() ? o.context + "/Dockerfile" : o.file;

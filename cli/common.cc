@@ -8,7 +8,7 @@
 
 #include "common/fs.h"
 #include "common/unique_fd.h"
-#include "executor/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #include "cli/verbs.h"
 
@@ -21,8 +21,8 @@ int Fail(const std::string& message) {
 
 int Fail(const Error& e) { return Fail(e.ToString()); }
 
-std::unique_ptr<executor::Store> OpenStore(const GlobalOptions& g) {
-  auto s = executor::Store::Open(g.root);
+std::unique_ptr<store::Store> OpenStore(const GlobalOptions& g) {
+  auto s = store::Store::Open(g.root);
   if (!s) {
     Fail(fmt::format("open store `{}`: {}", g.root, s.error().ToString()));
     return nullptr;
@@ -30,8 +30,8 @@ std::unique_ptr<executor::Store> OpenStore(const GlobalOptions& g) {
   return std::move(s).value();
 }
 
-void CleanStale(executor::Store& store) {
-  (void)executor::CleanupStaleSandboxes();
+void CleanStale(store::Store& store) {
+  (void)sandbox::CleanupStaleSandboxes();
   std::string dir = store.root() + "/containers";
   auto names = fs::ListDir(dir);
   if (!names) return;

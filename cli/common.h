@@ -5,19 +5,19 @@
 #include <string>
 
 #include "common/result.h"
-#include "executor/store.h"
+#include "store/store.h"
 
 namespace cb::cli {
 
 struct GlobalOptions;
 
 /// Opens the store at g.root, printing the error (and returning null) on failure.
-std::unique_ptr<executor::Store> OpenStore(const GlobalOptions& g);
+std::unique_ptr<store::Store> OpenStore(const GlobalOptions& g);
 
 /// At the start of `build` and `run`: removes what a cbuild process killed with SIGKILL left
 /// behind (pids cgroups of its sandboxes, unheld `run --name` files). Active snapshots and
 /// ingest files of dead processes are removed by Store::Open already. Never fails.
-void CleanStale(executor::Store& store);
+void CleanStale(store::Store& store);
 
 /// Prints "cbuild: <error>" and returns 1.
 int Fail(const Error& e);

@@ -12,7 +12,7 @@ namespace cb::cli {
 namespace {
 
 /// Everything gc needs to know about the store.
-Result<cache::GcInput> Gather(executor::Store& s, int64_t* image_count) {
+Result<cache::GcInput> Gather(store::Store& s, int64_t* image_count) {
   cache::GcInput in;
   in.records = CB_TRY(s.meta().ListCacheRecords());
   for (const auto& d : CB_TRY(s.blobs().List())) in.blobs[d] = s.blobs().Size(d).has_value() ? *s.blobs().Size(d) : 0;
@@ -43,14 +43,14 @@ Result<cache::GcInput> Gather(executor::Store& s, int64_t* image_count) {
 }
 
 /// Waits for the exclusive root lock, saying so when another process holds it.
-Status LockRoot(executor::Store& s) {
+Status LockRoot(store::Store& s) {
   auto r = s.blobs().LockExclusive(false);
   if (r || r.error().code != ErrorCode::kExists) return r;
   fmt::print(stderr, "waiting for other cbuild processes using `{}` to finish...\n", s.root());
   return s.blobs().LockExclusive(true);
 }
 
-Status Execute(executor::Store& s, const cache::GcPlan& plan) {
+Status Execute(store::Store& s, const cache::GcPlan& plan) {
   for (const auto& k : plan.records) CB_TRY(s.meta().DeleteCacheRecord(k));
   for (const auto& id : plan.layers) {
     CB_TRY(s.meta().DeleteLayer(id));

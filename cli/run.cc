@@ -21,8 +21,8 @@
 #include "common/digest.h"
 #include "common/fs.h"
 #include "common/unique_fd.h"
-#include "executor/host_mount.h"
-#include "executor/sandbox.h"
+#include "sandbox/host_mount.h"
+#include "sandbox/sandbox.h"
 #include "executor/step_exec.h"
 #include "registry/registry.h"
 
@@ -124,10 +124,10 @@ std::string ShortId() {
   return out;
 }
 
-executor::NetworkMode Network(const std::string& n) {
-  if (n == "none") return executor::NetworkMode::kNone;
-  if (n == "host") return executor::NetworkMode::kHost;
-  return executor::NetworkMode::kDefault;  // "default", "bridge", "slirp4netns"
+sandbox::NetworkMode Network(const std::string& n) {
+  if (n == "none") return sandbox::NetworkMode::kNone;
+  if (n == "host") return sandbox::NetworkMode::kHost;
+  return sandbox::NetworkMode::kDefault;  // "default", "bridge", "slirp4netns"
 }
 
 /// --name NAME: held as an flock'ed file <root>/containers/NAME while the container runs, so
@@ -213,11 +213,11 @@ UniqueFd WatchWindowSize() {
 
 /// Everything the sandbox needs, from the options and the image; errors are exit 125.
 struct Prepared {
-  executor::SandboxSpec spec;
+  sandbox::SandboxSpec spec;
   std::unique_ptr<snapshotter::ActiveSnapshot> snap;
 };
 
-Result<Prepared> Prepare(executor::Store& store, const RunOptions& o) {
+Result<Prepared> Prepare(store::Store& store, const RunOptions& o) {
   if (!o.workdir.empty() && o.workdir[0] != '/')
     return MakeError(ErrorCode::kInvalidArgument, "the working directory `{}` is invalid: it must be an absolute path", o.workdir);
   std::vector<snapshotter::Mount> volumes;
@@ -226,7 +226,7 @@ Result<Prepared> Prepare(executor::Store& store, const RunOptions& o) {
   CB_TRY(store.EnsureSnapshots(img));
   Prepared p;
   p.snap = CB_TRY(store.snapshots().Prepare(img.config.diff_ids));
-  executor::SandboxSpec& spec = p.spec;
+  sandbox::SandboxSpec& spec = p.spec;
   spec.argv = Argv(img.config.config, o);
   if (spec.argv.empty())
     return MakeError(ErrorCode::kInvalidArgument, "image `{}` has no command to run: give one after the image name", o.image);
@@ -253,7 +253,7 @@ Result<Prepared> Prepare(executor::Store& store, const RunOptions& o) {
 }  // namespace
 
 int Run(const GlobalOptions& g, const RunOptions& o) {
-  if (auto ns = executor::EnterPrivateMountNamespace(); !ns)
+  if (auto ns = sandbox::EnterPrivateMountNamespace(); !ns)
     return RunFail(fmt::format("run needs root (mount namespaces, overlayfs): {}", ns.error().message));
   if (auto st = cancel::InstallSignalHandlers(); !st) return RunFail(st.error().ToString());
   auto store = OpenStore(g);
@@ -263,7 +263,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
   if (!name) return RunFail(name.error().ToString());
   auto prepared = Prepare(*store, o);
   if (!prepared) return RunFail(prepared.error().ToString());
-  executor::SandboxSpec& spec = prepared->spec;
+  sandbox::SandboxSpec& spec = prepared->spec;
   cancel::Subscription cancelled;  // SIGINT/SIGTERM/SIGHUP to cbuild go to the container
   spec.cancel_fd = cancelled.fd();
   UniqueFd winch;
@@ -274,7 +274,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
     if (o.interactive) raw.emplace(0);  // ^C, ^Z, ^\ become bytes for the container's terminal
   }
   if (cancel::Requested()) return cancel::ExitCode();
-  auto status = executor::NewLinuxSandbox()->Run(spec);
+  auto status = sandbox::NewLinuxSandbox()->Run(spec);
   raw.reset();
   if (cancel::Requested()) return cancel::ExitCode();
   if (!status) return RunFail(status.error().ToString());

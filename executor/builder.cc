@@ -20,6 +20,10 @@
 #include "planner/plan.h"
 
 namespace cb::executor {
+
+using store::Store;
+using progress::Progress;
+using sandbox::Sandbox;
 namespace {
 
 using planner::Step;

@@ -10,9 +10,9 @@
 
 #include "common/digest.h"
 #include "common/result.h"
-#include "executor/progress.h"
-#include "executor/sandbox.h"
-#include "executor/store.h"
+#include "progress/progress.h"
+#include "sandbox/sandbox.h"
+#include "store/store.h"
 #include "image/image_store.h"
 
 namespace cb::executor {
@@ -49,6 +49,6 @@ struct BuildResult {
 /// Builds and tags the image. Errors carry the failing step's Dockerfile location; a RUN that
 /// exits non-zero is kStepFailed with its exit code. Thread-safe with respect to other builds
 /// on the same store (separate Store objects).
-Result<BuildResult> Build(Store& store, Sandbox& sandbox, Progress& progress, const BuildRequest& req);
+Result<BuildResult> Build(store::Store& store, sandbox::Sandbox& sandbox, progress::Progress& progress, const BuildRequest& req);
 
 }  // namespace cb::executor

@@ -9,12 +9,15 @@
 #include <thread>
 
 #include "common/fs.h"
-#include "executor/host_mount.h"
+#include "sandbox/host_mount.h"
 #include "image/docker_archive.h"
 #include "image/oci_archive.h"
 #include "snapshotter/applier.h"
 
 namespace cb::executor {
+
+using store::Store;
+using sandbox::ScopedMount;
 namespace {
 
 using snapshotter::Compression;

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/result.h"
-#include "executor/store.h"
+#include "store/store.h"
 #include "image/image_store.h"
 #include "image/reference.h"
 #include "snapshotter/differ.h"
@@ -33,18 +33,18 @@ Result<snapshotter::Compression> ParseCompression(std::string_view name);
 /// and `force` is empty; otherwise it gets a `force`/`dflt` blob made by Store::EnsureBlob.
 /// When any descriptor changes, a new manifest (OCI media types) is stored and returned (the
 /// config is kept byte for byte); else `img` itself. Deterministic for a given image and options.
-Result<image::Image> MaterializeImage(Store& store, const image::Image& img, snapshotter::Compression dflt,
+Result<image::Image> MaterializeImage(store::Store& store, const image::Image& img, snapshotter::Compression dflt,
                                       std::optional<snapshotter::Compression> force);
 
 /// Writes `img` as `spec` says. oci: gzip unless compression= says otherwise; docker: layers
 /// uncompressed (like `docker save`) unless compression=; local/tar: the merged root
 /// filesystem (needs a private mount namespace: mounts a read-only overlay of the layers).
-Status ExportImage(Store& store, const image::Image& img, const OutputSpec& spec,
+Status ExportImage(store::Store& store, const image::Image& img, const OutputSpec& spec,
                    const std::vector<image::Reference>& names);
 
 /// `cbuild build --output`: ExportImage with the build's -t names plus the spec's name=
 /// entries; type=image tags the name= entries in the store (-t names are tagged by Build).
-Status ExportBuildOutput(Store& store, const image::Image& img, const OutputSpec& spec,
+Status ExportBuildOutput(store::Store& store, const image::Image& img, const OutputSpec& spec,
                          const std::vector<std::string>& tags);
 
 }  // namespace cb::executor

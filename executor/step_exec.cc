@@ -11,10 +11,15 @@
 #include "common/fs.h"
 #include "common/rooted.h"
 #include "executor/copy_op.h"
-#include "executor/host_mount.h"
+#include "sandbox/host_mount.h"
 #include "executor/user_db.h"
 
 namespace cb::executor {
+
+using store::Store;
+using sandbox::SandboxSpec;
+using sandbox::ScopedMount;
+using sandbox::NetworkMode;
 namespace {
 
 using planner::Step;

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "executor/copy_op.h"
-#include "executor/progress.h"
-#include "executor/sandbox.h"
-#include "executor/store.h"
+#include "progress/progress.h"
+#include "sandbox/sandbox.h"
+#include "store/store.h"
 #include "executor/url_fetch.h"
 #include "executor/user_db.h"
 #include "planner/context_hasher.h"
@@ -26,9 +26,9 @@ struct StageOutput {
 };
 
 struct StepContext {
-  Store& store;
-  Sandbox& sandbox;
-  Progress& progress;
+  store::Store& store;
+  sandbox::Sandbox& sandbox;
+  progress::Progress& progress;
   std::string context_dir;
   int context_fd = -1;
   const std::map<std::string, std::string>* secrets = nullptr;

@@ -1,4 +1,4 @@
-// A mount described as data. Snapshotters return these; only executor/linux/ performs them,
+// A mount described as data. Snapshotters return these; only sandbox/linux/ performs them,
 // inside a sandbox's private mount namespace.
 #pragma once
 
