@@ -1,8 +1,13 @@
 #include "cache/metadata_store.h"
 
 #include <sqlite3.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <ctime>
+#include <random>
+#include <thread>
+#include <variant>
 
 #include "common/fs.h"
 
@@ -18,35 +23,28 @@ CREATE TABLE IF NOT EXISTS layers (diff_id TEXT PRIMARY KEY, blob TEXT NOT NULL,
                                    blob_size INTEGER NOT NULL, media_type TEXT NOT NULL);
 )sql";
 
-/// A prepared statement, finalized on scope exit.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  bool ok() const { return rc_ == SQLITE_OK; }
-  Stmt& Bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.c_str(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  int Step() { return sqlite3_step(s_); }
-  std::string Text(int col) {
-    auto* p = sqlite3_column_text(s_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p)) : std::string();
-  }
-  int64_t Int(int col) { return sqlite3_column_int64(s_, col); }
+/// How long one statement keeps retrying while other processes hold the database: SQLite's
+/// busy handler waits up to kBusyTimeoutMs per attempt; the loop covers the cases it does not
+/// (a stale WAL snapshot, a lock held during recovery).
+constexpr int kBusyTimeoutMs = 10000;
+constexpr auto kRetryFor = std::chrono::seconds(60);
 
- private:
-  sqlite3_stmt* s_ = nullptr;
-  int rc_;
-};
+using Param = std::variant<std::string, int64_t>;
+using Row = std::vector<std::string>;
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+int64_t ToInt(const std::string& s) { return std::strtoll(s.c_str(), nullptr, 10); }
+
+bool Retryable(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
+
+/// A short random pause between retries, so that processes that collided do not collide again.
+void Backoff(int attempt) {
+  thread_local std::minstd_rand rng(static_cast<unsigned>(::getpid()) ^
+                                    static_cast<unsigned>(std::hash<std::thread::id>()(std::this_thread::get_id())));
+  int cap = std::min(50, 1 << std::min(attempt, 5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1 + static_cast<int>(rng() % static_cast<unsigned>(cap))));
+}
 
 }  // namespace
 
@@ -55,15 +53,52 @@ struct MetadataStore::Impl {
   std::string path;
   ~Impl() { sqlite3_close(db); }
 
-  Error DbError(std::string_view what) const {
-    return MakeError(ErrorCode::kIo, "{} in `{}`: {}", what, path, sqlite3_errmsg(db));
+  Error DbError(std::string_view what, int rc) const {
+    return MakeError(ErrorCode::kIo, "{} in `{}`: {}", what, path, sqlite3_errstr(rc));
   }
-  /// Runs a statement that returns no rows.
-  Status Exec(Stmt& s, std::string_view what) {
-    if (!s.ok()) return DbError(what);
-    int rc = s.Step();
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return DbError(what);
+
+  /// Runs one statement to completion in its own transaction (autocommit: the statement is
+  /// its transaction, so a retry starts from nothing) and returns its rows, every column as
+  /// text. Never holds a read open across a write: each call reads or writes, then ends.
+  Result<std::vector<Row>> Query(const char* sql, const std::vector<Param>& params, std::string_view what) {
+    auto deadline = std::chrono::steady_clock::now() + kRetryFor;
+    for (int attempt = 0;; ++attempt) {
+      std::vector<Row> rows;
+      int rc = Attempt(sql, params, rows);
+      if (rc == SQLITE_DONE) return rows;
+      if (!Retryable(rc) || std::chrono::steady_clock::now() > deadline) return DbError(what, rc);
+      Backoff(attempt);
+    }
+  }
+
+  Status Exec(const char* sql, const std::vector<Param>& params, std::string_view what) {
+    CB_TRY(Query(sql, params, what));
     return Ok();
+  }
+
+ private:
+  int Attempt(const char* sql, const std::vector<Param>& params, std::vector<Row>& rows) {
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &s, nullptr);
+    if (rc != SQLITE_OK) return rc;
+    for (size_t i = 0; i < params.size(); ++i) {
+      int at = static_cast<int>(i) + 1;
+      if (const auto* text = std::get_if<std::string>(&params[i])) {
+        sqlite3_bind_text(s, at, text->c_str(), static_cast<int>(text->size()), SQLITE_TRANSIENT);
+      } else {
+        sqlite3_bind_int64(s, at, std::get<int64_t>(params[i]));
+      }
+    }
+    int cols = sqlite3_column_count(s);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      Row& r = rows.emplace_back();
+      for (int c = 0; c < cols; ++c) {
+        const auto* p = sqlite3_column_text(s, c);
+        r.emplace_back(p ? reinterpret_cast<const char*>(p) : "");
+      }
+    }
+    sqlite3_finalize(s);
+    return rc;
   }
 };
 
@@ -74,147 +109,126 @@ Result<std::unique_ptr<MetadataStore>> MetadataStore::Open(const std::string& ro
   CB_TRY(fs::MakeDirs(root));
   auto impl = std::make_unique<Impl>();
   impl->path = root + "/metadata.db";
-  if (sqlite3_open_v2(impl->path.c_str(), &impl->db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK)
-    return impl->DbError("open database");
-  sqlite3_busy_timeout(impl->db, 30000);
-  char* err = nullptr;
-  const char* pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
-  if (sqlite3_exec(impl->db, pragmas, nullptr, nullptr, &err) != SQLITE_OK ||
-      sqlite3_exec(impl->db, kSchema, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "unknown error";
-    sqlite3_free(err);
-    return MakeError(ErrorCode::kIo, "initialize `{}`: {}", impl->path, msg);
+  int rc = sqlite3_open_v2(impl->path.c_str(), &impl->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) return impl->DbError("open database", rc);
+  sqlite3_busy_timeout(impl->db, kBusyTimeoutMs);
+  // WAL: readers never block the writer nor the writer readers; NORMAL sync keeps the database
+  // consistent when a process dies (a power loss may lose the last transactions, never corrupt).
+  CB_TRY(impl->Query("PRAGMA journal_mode=WAL", {}, "initialize"));
+  CB_TRY(impl->Exec("PRAGMA synchronous=NORMAL", {}, "initialize"));
+  // One statement per table (a multi-statement string cannot be retried as one transaction).
+  for (std::string_view rest = kSchema; !rest.empty();) {
+    size_t end = rest.find(';');
+    std::string stmt(rest.substr(0, end));
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    if (stmt.find_first_not_of(" \n") == std::string::npos) continue;
+    CB_TRY(impl->Exec(stmt.c_str(), {}, "initialize"));
   }
   return std::unique_ptr<MetadataStore>(new MetadataStore(std::move(impl)));
 }
 
 Result<std::optional<std::string>> MetadataStore::GetCacheRecord(const Digest& key) {
-  Stmt s(impl_->db, "SELECT record FROM cache WHERE key = ?1");
-  if (!s.ok()) return impl_->DbError("read cache record");
-  s.Bind(1, key.ToString());
-  int rc = s.Step();
-  if (rc == SQLITE_DONE) return std::optional<std::string>();
-  if (rc != SQLITE_ROW) return impl_->DbError("read cache record");
-  std::string rec = s.Text(0);
-  Stmt touch(impl_->db, "UPDATE cache SET last_used = ?2 WHERE key = ?1");
-  touch.Bind(1, key.ToString()).Bind(2, Now());
-  CB_TRY(impl_->Exec(touch, "touch cache record"));
-  return std::optional<std::string>(std::move(rec));
+  auto rows = CB_TRY(impl_->Query("SELECT record, last_used FROM cache WHERE key = ?1", {key.ToString()},
+                                  "read cache record"));
+  if (rows.empty()) return std::optional<std::string>();
+  // The read has ended: the touch is a transaction of its own (a read that upgrades to a write
+  // inside one transaction fails at once with "database is locked" when another process wrote
+  // in between — SQLite's busy timeout does not cover it). Once a second is enough for LRU.
+  int64_t now = Now();
+  if (ToInt(rows[0][1]) != now)
+    CB_TRY(impl_->Exec("UPDATE cache SET last_used = ?2 WHERE key = ?1", {key.ToString(), now}, "touch cache record"));
+  return std::optional<std::string>(std::move(rows[0][0]));
 }
 
 Status MetadataStore::PutCacheRecord(const Digest& key, const std::string& record) {
-  Stmt s(impl_->db,
-         "INSERT INTO cache(key, record, created, last_used) VALUES(?1, ?2, ?3, ?3) "
-         "ON CONFLICT(key) DO UPDATE SET record = excluded.record, last_used = excluded.last_used");
-  s.Bind(1, key.ToString()).Bind(2, record).Bind(3, Now());
-  return impl_->Exec(s, "write cache record");
+  return impl_->Exec(
+      "INSERT INTO cache(key, record, created, last_used) VALUES(?1, ?2, ?3, ?3) "
+      "ON CONFLICT(key) DO UPDATE SET record = excluded.record, last_used = excluded.last_used",
+      {key.ToString(), record, Now()}, "write cache record");
 }
 
 Result<std::vector<CacheRecordInfo>> MetadataStore::ListCacheRecords() {
-  Stmt s(impl_->db, "SELECT key, record, created, last_used FROM cache ORDER BY last_used, created, key");
-  if (!s.ok()) return impl_->DbError("list cache records");
+  auto rows = CB_TRY(impl_->Query("SELECT key, record, created, last_used FROM cache ORDER BY last_used, created, key",
+                                  {}, "list cache records"));
   std::vector<CacheRecordInfo> out;
-  int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) {
-    auto key = Digest::Parse(s.Text(0));
-    if (!key) continue;
-    out.push_back({*key, s.Text(1), s.Int(2), s.Int(3)});
-  }
-  if (rc != SQLITE_DONE) return impl_->DbError("list cache records");
+  for (auto& r : rows)
+    if (auto key = Digest::Parse(r[0])) out.push_back({*key, std::move(r[1]), ToInt(r[2]), ToInt(r[3])});
   return out;
 }
 
 Status MetadataStore::DeleteCacheRecord(const Digest& key) {
-  Stmt s(impl_->db, "DELETE FROM cache WHERE key = ?1");
-  s.Bind(1, key.ToString());
-  return impl_->Exec(s, "delete cache record");
+  return impl_->Exec("DELETE FROM cache WHERE key = ?1", {key.ToString()}, "delete cache record");
 }
 
 Status MetadataStore::SetTag(const std::string& name, const Digest& manifest) {
-  Stmt s(impl_->db,
-         "INSERT INTO tags(name, manifest, updated) VALUES(?1, ?2, ?3) "
-         "ON CONFLICT(name) DO UPDATE SET manifest = excluded.manifest, updated = excluded.updated");
-  s.Bind(1, name).Bind(2, manifest.ToString()).Bind(3, Now());
-  return impl_->Exec(s, "write tag");
+  return impl_->Exec(
+      "INSERT INTO tags(name, manifest, updated) VALUES(?1, ?2, ?3) "
+      "ON CONFLICT(name) DO UPDATE SET manifest = excluded.manifest, updated = excluded.updated",
+      {name, manifest.ToString(), Now()}, "write tag");
 }
 
 Result<std::optional<Digest>> MetadataStore::GetTag(const std::string& name) {
-  Stmt s(impl_->db, "SELECT manifest FROM tags WHERE name = ?1");
-  if (!s.ok()) return impl_->DbError("read tag");
-  s.Bind(1, name);
-  int rc = s.Step();
-  if (rc == SQLITE_DONE) return std::optional<Digest>();
-  if (rc != SQLITE_ROW) return impl_->DbError("read tag");
-  return std::optional<Digest>(CB_TRY(Digest::Parse(s.Text(0))));
+  auto rows = CB_TRY(impl_->Query("SELECT manifest FROM tags WHERE name = ?1", {name}, "read tag"));
+  if (rows.empty()) return std::optional<Digest>();
+  return std::optional<Digest>(CB_TRY(Digest::Parse(rows[0][0])));
 }
 
 Result<std::vector<std::pair<std::string, Digest>>> MetadataStore::ListTags() {
-  Stmt s(impl_->db, "SELECT name, manifest FROM tags ORDER BY name");
-  if (!s.ok()) return impl_->DbError("list tags");
+  auto rows = CB_TRY(impl_->Query("SELECT name, manifest FROM tags ORDER BY name", {}, "list tags"));
   std::vector<std::pair<std::string, Digest>> out;
-  int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) out.emplace_back(s.Text(0), CB_TRY(Digest::Parse(s.Text(1))));
-  if (rc != SQLITE_DONE) return impl_->DbError("list tags");
+  for (auto& r : rows) out.emplace_back(std::move(r[0]), CB_TRY(Digest::Parse(r[1])));
   return out;
 }
 
 Result<bool> MetadataStore::DeleteTag(const std::string& name) {
-  Stmt s(impl_->db, "DELETE FROM tags WHERE name = ?1");
-  s.Bind(1, name);
-  CB_TRY(impl_->Exec(s, "delete tag"));
-  return sqlite3_changes(impl_->db) > 0;
+  // RETURNING says whether a row went, inside the statement's own transaction.
+  auto rows = CB_TRY(impl_->Query("DELETE FROM tags WHERE name = ?1 RETURNING name", {name}, "delete tag"));
+  return !rows.empty();
 }
 
 Status MetadataStore::PutLayer(const LayerRecord& rec) {
-  Stmt s(impl_->db,
-         "INSERT INTO layers(diff_id, blob, blob_size, media_type) VALUES(?1, ?2, ?3, ?4) "
-         "ON CONFLICT(diff_id) DO UPDATE SET blob = excluded.blob, blob_size = excluded.blob_size, "
-         "media_type = excluded.media_type");
-  s.Bind(1, rec.diff_id.ToString()).Bind(2, rec.blob.ToString()).Bind(3, rec.blob_size).Bind(4, rec.media_type);
-  return impl_->Exec(s, "write layer record");
+  return impl_->Exec(
+      "INSERT INTO layers(diff_id, blob, blob_size, media_type) VALUES(?1, ?2, ?3, ?4) "
+      "ON CONFLICT(diff_id) DO UPDATE SET blob = excluded.blob, blob_size = excluded.blob_size, "
+      "media_type = excluded.media_type",
+      {rec.diff_id.ToString(), rec.blob.ToString(), rec.blob_size, rec.media_type}, "write layer record");
 }
 
-Result<std::optional<LayerRecord>> MetadataStore::GetLayer(const Digest& diff_id) {
-  Stmt s(impl_->db, "SELECT blob, blob_size, media_type FROM layers WHERE diff_id = ?1");
-  if (!s.ok()) return impl_->DbError("read layer record");
-  s.Bind(1, diff_id.ToString());
-  int rc = s.Step();
-  if (rc == SQLITE_DONE) return std::optional<LayerRecord>();
-  if (rc != SQLITE_ROW) return impl_->DbError("read layer record");
+namespace {
+LayerRecord LayerOf(const Digest& diff_id, Row& r) {
   LayerRecord rec;
   rec.diff_id = diff_id;
-  std::string blob = s.Text(0);
-  if (!blob.empty()) rec.blob = CB_TRY(Digest::Parse(blob));
-  rec.blob_size = s.Int(1);
-  rec.media_type = s.Text(2);
-  return std::optional<LayerRecord>(std::move(rec));
+  if (auto b = Digest::Parse(r[0])) rec.blob = *b;
+  rec.blob_size = ToInt(r[1]);
+  rec.media_type = std::move(r[2]);
+  return rec;
+}
+}  // namespace
+
+Result<std::optional<LayerRecord>> MetadataStore::GetLayer(const Digest& diff_id) {
+  auto rows = CB_TRY(impl_->Query("SELECT blob, blob_size, media_type FROM layers WHERE diff_id = ?1",
+                                  {diff_id.ToString()}, "read layer record"));
+  if (rows.empty()) return std::optional<LayerRecord>();
+  if (!rows[0][0].empty()) CB_TRY(Digest::Parse(rows[0][0]));
+  return std::optional<LayerRecord>(LayerOf(diff_id, rows[0]));
 }
 
 Result<std::vector<LayerRecord>> MetadataStore::ListLayers() {
-  Stmt s(impl_->db, "SELECT diff_id, blob, blob_size, media_type FROM layers ORDER BY diff_id");
-  if (!s.ok()) return impl_->DbError("list layers");
+  auto rows = CB_TRY(impl_->Query("SELECT diff_id, blob, blob_size, media_type FROM layers ORDER BY diff_id", {},
+                                  "list layers"));
   std::vector<LayerRecord> out;
-  int rc;
-  while ((rc = s.Step()) == SQLITE_ROW) {
-    auto id = Digest::Parse(s.Text(0));
+  for (auto& r : rows) {
+    auto id = Digest::Parse(r[0]);
     if (!id) continue;
-    LayerRecord rec;
-    rec.diff_id = *id;
-    if (auto b = Digest::Parse(s.Text(1))) rec.blob = *b;
-    rec.blob_size = s.Int(2);
-    rec.media_type = s.Text(3);
-    out.push_back(std::move(rec));
+    Row rest(r.begin() + 1, r.end());
+    out.push_back(LayerOf(*id, rest));
   }
-  if (rc != SQLITE_DONE) return impl_->DbError("list layers");
   return out;
 }
 
 Status MetadataStore::DeleteLayer(const Digest& diff_id) {
-  Stmt s(impl_->db, "DELETE FROM layers WHERE diff_id = ?1");
-  s.Bind(1, diff_id.ToString());
-  return impl_->Exec(s, "delete layer record");
+  return impl_->Exec("DELETE FROM layers WHERE diff_id = ?1", {diff_id.ToString()}, "delete layer record");
 }
 
 }  // namespace cb::cache

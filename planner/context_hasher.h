@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/digest.h"
+#include "common/file_listing.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
@@ -18,13 +19,11 @@ namespace cb::planner {
 class IgnoreMatcher;
 class StatCache;
 
-/// One entry below a COPY source, as the layer will hold it.
-struct ContextFile {
-  std::string path;   ///< context-relative, '/'-separated ("src/main.c"; "." for the context root)
-  uint32_t mode = 0;  ///< st_mode: file type and permission bits (07777)
-  Digest content;     ///< regular files: SHA-256 of the content; empty otherwise
-  std::string link;   ///< symlinks: the target, as stored (never followed)
-};
+// The listing type and its helpers live in common/ (the build history compares listings too).
+using cb::ContextFile;
+using cb::FirstDifference;
+using cb::ParseFiles;
+using cb::SerializeFiles;
 
 /// The result of hashing a set of sources: one digest for the cache key plus the per-file
 /// listing behind it, so a cache miss can name the file that changed (see FirstDifference).
@@ -102,15 +101,5 @@ class ContextHasher {
   std::unique_ptr<StatCache> stat_cache_;
   HashStats stats_;
 };
-
-/// A one-line description of the first difference between two listings, in path order:
-/// "file `a.txt` changed", "`b.txt` added", "`c.txt` removed", "mode of `d` changed";
-/// empty when they are equal.
-std::string FirstDifference(const std::vector<ContextFile>& before, const std::vector<ContextFile>& after);
-
-/// Compact text form of a listing ("<mode octal> <sha256 hex|-> <path>[ -> <link>]" lines) and
-/// its parser, for storing a step's listing beside its cache record.
-std::string SerializeFiles(const std::vector<ContextFile>& files);
-Result<std::vector<ContextFile>> ParseFiles(std::string_view text);
 
 }  // namespace cb::planner

@@ -94,7 +94,7 @@ Status MountField(StageScope& s, const ast::Instruction& ins, RunMount& m, const
 }  // namespace
 
 Result<std::vector<RunMount>> ParseMounts(StageScope& s, const ast::Instruction& ins,
-                                          const std::multimap<std::string, std::string>& flags) {
+                                          const parser::FlagValues& flags) {
   std::vector<RunMount> out;
   auto range = flags.equal_range("mount");
   for (auto it = range.first; it != range.second; ++it) {
@@ -123,15 +123,11 @@ Result<std::vector<RunMount>> ParseMounts(StageScope& s, const ast::Instruction&
 
 namespace {
 
-Status CopyFlags(StageScope& s, const ast::Instruction& ins, CopySpec& c) {
-  std::initializer_list<const char*> copy_flags = {"from", "chown", "chmod", "link", "parents", "exclude"};
-  std::initializer_list<const char*> add_flags = {"from",    "chown",   "chmod",        "link",  "parents",
-                                                  "exclude", "checksum", "keep-git-dir", "unpack"};
-  auto flags = CB_TRY(ParseFlags(*s.df, ins, c.add ? add_flags : copy_flags));
+/// The flags' values (names and bool values checked by the flag table).
+Status CopyFlags(StageScope& s, const ast::Instruction& ins, const parser::FlagValues& flags, CopySpec& c) {
   for (const auto& [name, raw] : flags) {
     std::string v = CB_TRY(s.Expand(ins, raw));
     if (name == "from") {
-      if (c.add) return At(*s.df, ins, "ADD does not support --from; use COPY --from");
       c.from = v;
       c.from_stage = CB_TRY(s.StageRef(ins, v));
       if (c.from_stage >= 0) s.deps->insert(c.from_stage);
@@ -168,6 +164,21 @@ Status CheckRemoteSources(StageScope& s, const ast::Instruction& ins, const Copy
   return Ok();
 }
 
+/// ADD --unpack: cbuild does what BuildKit does by default (local archives unpacked, downloads
+/// kept as they are); asking for the other behaviour is an error rather than ignored.
+Status CheckUnpack(StageScope& s, const ast::Instruction& ins, const parser::FlagValues& flags, const CopySpec& c) {
+  auto u = flags.find("unpack");
+  if (u == flags.end()) return Ok();
+  for (const auto& src : c.sources) {
+    bool remote = IsRemoteUrl(src);
+    if (remote && u->second == "true")
+      return At(*s.df, ins, fmt::format("ADD --unpack=true: `{}`: cbuild does not unpack downloaded archives", src));
+    if (!remote && u->second == "false")
+      return At(*s.df, ins, fmt::format("ADD --unpack=false: `{}`: cbuild always unpacks local archives", src));
+  }
+  return Ok();
+}
+
 /// --link as BuildKit applies it: not with --chmod (BuildKit then copies onto the stage as
 /// usual), and --chown only with numeric ids or root, since the layer is written without the
 /// image's /etc/passwd and /etc/group.
@@ -193,11 +204,11 @@ Status LinkRules(StageScope& s, const ast::Instruction& ins, CopySpec& c) {
 
 }  // namespace
 
-Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins) {
+Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins, const parser::FlagValues& flags) {
   Step st = Base(s, ins, StepKind::kCopy);
   CopySpec& c = st.copy;
   c.add = ins.keyword == "add";
-  CB_TRY(CopyFlags(s, ins, c));
+  CB_TRY(CopyFlags(s, ins, flags, c));
   if (ins.args.size() < 2)
     return At(*s.df, ins, fmt::format("{} requires at least two arguments: SOURCE... DEST", c.add ? "ADD" : "COPY"));
   for (size_t i = 0; i + 1 < ins.args.size(); ++i) {
@@ -226,6 +237,7 @@ Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins) {
     c.sources.push_back(src);
   }
   CB_TRY(CheckRemoteSources(s, ins, c));
+  CB_TRY(CheckUnpack(s, ins, flags, c));
   CB_TRY(LinkRules(s, ins, c));
   std::string dest = CB_TRY(s.Expand(ins, ins.args.back()));
   bool dir = !dest.empty() && (dest.back() == '/' || dest == "." || (dest.size() >= 2 && dest.substr(dest.size() - 2) == "/."));

@@ -148,8 +148,7 @@ Status Volume(StageScope& s, const ast::Instruction& ins, Step& st) {
   return Ok();
 }
 
-Status Healthcheck(StageScope& s, const ast::Instruction& ins, Step& st) {
-  auto flags = CB_TRY(ParseFlags(*s.df, ins, {"interval", "timeout", "start-period", "start-interval", "retries"}));
+Status Healthcheck(StageScope& s, const ast::Instruction& ins, const parser::FlagValues& flags, Step& st) {
   if (ins.args.empty()) return At(*s.df, ins, "HEALTHCHECK requires CMD or NONE");
   std::string kind = Upper(ins.args[0]);
   image::HealthConfig hc;
@@ -192,7 +191,8 @@ Status Healthcheck(StageScope& s, const ast::Instruction& ins, Step& st) {
 }
 
 /// Config-only instructions. Returns false when `ins` is not one of them.
-Result<bool> ConfigInstruction(StageScope& s, const ast::Instruction& ins, Step& st) {
+Result<bool> ConfigInstruction(StageScope& s, const ast::Instruction& ins, const parser::FlagValues& flags,
+                               Step& st) {
   const std::string& k = ins.keyword;
   if (k == "env") {
     CB_TRY(Env(s, ins, st));
@@ -229,7 +229,7 @@ Result<bool> ConfigInstruction(StageScope& s, const ast::Instruction& ins, Step&
     if (!s.cmd_set) s.config.cmd.reset();  // a base image's CMD does not survive a new ENTRYPOINT
     st.created_by = "ENTRYPOINT " + GoQuoted(s.config.entrypoint.value_or(std::vector<std::string>{}));
   } else if (k == "healthcheck") {
-    CB_TRY(Healthcheck(s, ins, st));
+    CB_TRY(Healthcheck(s, ins, flags, st));
   } else if (k == "onbuild") {
     if (!ins.onbuild) return At(*s.df, ins, "ONBUILD requires an instruction");
     std::string trig = DisplayText(*ins.onbuild);
@@ -271,15 +271,16 @@ Step Base(const StageScope& s, const ast::Instruction& ins, StepKind kind) {
   return st;
 }
 
-Result<Step> LowerRun(StageScope& s, const ast::Instruction& ins);
+Result<Step> LowerRun(StageScope& s, const ast::Instruction& ins, const parser::FlagValues& flags);
 
 Result<Step> LowerInstruction(StageScope& s, const ast::Instruction& ins) {
   const std::string& k = ins.keyword;
+  const parser::FlagValues flags = CB_TRY(parser::ParseFlags(*s.df, ins));
   Step st;
   if (k == "run") {
-    st = CB_TRY(LowerRun(s, ins));
+    st = CB_TRY(LowerRun(s, ins, flags));
   } else if (k == "copy" || k == "add") {
-    st = CB_TRY(LowerCopy(s, ins));
+    st = CB_TRY(LowerCopy(s, ins, flags));
   } else if (k == "workdir") {
     if (ins.args.size() != 1) return At(*s.df, ins, "WORKDIR requires exactly one argument");
     st = Base(s, ins, StepKind::kWorkdir);
@@ -291,21 +292,17 @@ Result<Step> LowerInstruction(StageScope& s, const ast::Instruction& ins) {
     st.key_material = Material({"mkdir", st.workdir, st.user});
   } else {
     st = Base(s, ins, StepKind::kConfig);
-    if (!CB_TRY(ConfigInstruction(s, ins, st)))
+    if (!CB_TRY(ConfigInstruction(s, ins, flags, st)))
       return At(*s.df, ins, fmt::format("unknown instruction: {}", Upper(k)));
-    if (ins.keyword != "onbuild" && ins.keyword != "healthcheck" && ins.keyword != "maintainer") {
-      auto f = ParseFlags(*s.df, ins, {});
-      if (!f) return std::move(f).error();
-    }
   }
   st.config = s.config;
   st.author = s.author;
   return st;
 }
 
-Result<Step> LowerRun(StageScope& s, const ast::Instruction& ins) {
+Result<Step> LowerRun(StageScope& s, const ast::Instruction& ins, const parser::FlagValues& flags) {
   Step st = Base(s, ins, StepKind::kRun);
-  auto flags = CB_TRY(ParseFlags(*s.df, ins, {"mount", "network", "security"}));
+  if (flags.count("device")) return At(*s.df, ins, "RUN --device: CDI devices are not supported by cbuild");
   if (ins.args.empty()) return At(*s.df, ins, "RUN requires a command");
   if (!ins.heredocs.empty() && !ins.json) {
     std::string first = ins.args.size() == 1 ? ins.args[0] : "";

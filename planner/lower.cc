@@ -46,25 +46,6 @@ std::string GoQuoted(const std::vector<std::string>& v) {
   return out + "]";
 }
 
-Result<std::multimap<std::string, std::string>> ParseFlags(const ast::Dockerfile& df,
-                                                           const ast::Instruction& ins,
-                                                           std::initializer_list<const char*> allowed) {
-  std::multimap<std::string, std::string> out;
-  for (const auto& f : ins.flags) {
-    if (f.rfind("--", 0) != 0) return At(df, ins, fmt::format("invalid flag `{}`", f));
-    size_t eq = f.find('=');
-    std::string name = f.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-    std::string value = eq == std::string::npos ? "" : f.substr(eq + 1);
-    bool ok = std::any_of(allowed.begin(), allowed.end(), [&](const char* a) { return name == a; });
-    if (!ok) {
-      std::string kw = DisplayText(ins).substr(0, ins.keyword.size());
-      return At(df, ins, fmt::format("{}: unknown flag: --{}", kw, name));
-    }
-    out.emplace(name, value);
-  }
-  return out;
-}
-
 parser::EnvLookup StageScope::Lookup() const {
   return [this](std::string_view name) -> std::optional<std::string> {
     for (auto it = config.env.rbegin(); it != config.env.rend(); ++it) {
@@ -149,6 +130,7 @@ std::map<std::string, std::string> PredefinedArgs(const std::string& platform) {
 /// Parses `ARG name[=default]` words into (name, default).
 Result<std::vector<std::pair<std::string, std::optional<std::string>>>> ArgDecls(
     const ast::Dockerfile& df, const ast::Instruction& ins, const parser::EnvLookup& lookup) {
+  CB_TRY(parser::ParseFlags(df, ins));
   if (ins.args.empty()) return At(df, ins, "ARG requires at least one argument");
   std::vector<std::pair<std::string, std::optional<std::string>>> out;
   for (const auto& a : ins.args) {
@@ -255,7 +237,7 @@ class Lowerer {
   Result<internal::StageScope*> From(const ast::Instruction& ins) {
     if (ins.args.empty() || !(ins.args.size() == 1 || (ins.args.size() == 3 && (ins.args[1] == "AS" || ins.args[1] == "as" || ins.args[1] == "As" || ins.args[1] == "aS"))))
       return At(df_, ins, "FROM requires `IMAGE [AS NAME]`");
-    auto flags = CB_TRY(internal::ParseFlags(df_, ins, {"platform"}));
+    auto flags = CB_TRY(parser::ParseFlags(df_, ins));
     Stage st;
     st.index = static_cast<int>(plan_.stages.size());
     st.name = names_[st.index];

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "parser/ast.h"
+#include "parser/instruction_flags.h"
 #include "parser/shell_lex.h"
 #include "planner/plan.h"
 
@@ -59,17 +60,11 @@ Step Base(const StageScope& s, const ast::Instruction& ins, StepKind kind);
 
 /// RUN --mount=... flags → mounts (stage references resolved, dependencies recorded).
 Result<std::vector<RunMount>> ParseMounts(StageScope& s, const ast::Instruction& ins,
-                                          const std::multimap<std::string, std::string>& flags);
-/// COPY and ADD.
-Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins);
+                                          const parser::FlagValues& flags);
+/// COPY and ADD, with their flags checked by parser::ParseFlags.
+Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins, const parser::FlagValues& flags);
 
 /// Lowers one non-FROM, non-ARG instruction into a step, updating the scope's config.
 Result<Step> LowerInstruction(StageScope& scope, const ast::Instruction& ins);
-
-/// Splits "--name=value" flags and checks them against `allowed` (names without "--").
-/// Repeated flags keep every value in order.
-Result<std::multimap<std::string, std::string>> ParseFlags(const ast::Dockerfile& df,
-                                                           const ast::Instruction& ins,
-                                                           std::initializer_list<const char*> allowed);
 
 }  // namespace cb::planner::internal

@@ -7,15 +7,13 @@
 #include "cache/blob_store.h"
 #include "cache/gc.h"
 #include "common/fs.h"
+#include "tests/cache/temp_root.h"
 
 using namespace cb;
 using namespace cb::cache;
 
 namespace {
-struct TempRoot {
-  std::string dir = *fs::MakeTempDir("/tmp", "cache-test-");
-  ~TempRoot() { (void)fs::RemoveTree(dir); }
-};
+using testing::TempRoot;
 Digest D(char c) { return *Digest::Parse("sha256:" + std::string(64, c)); }
 }  // namespace
 

@@ -257,7 +257,7 @@ TEST_CASE("Validate: unknown instructions and flags") {
   CHECK(unknown.error().where->line == 2);
   auto flag = Validate(MustParse("FROM a\nCOPY --frm=b x y\n"));
   REQUIRE_FALSE(flag.has_value());
-  CHECK(flag.error().ToString() == "Dockerfile:2:6: COPY: unknown flag: --frm");
+  CHECK(flag.error().ToString() == "Dockerfile:2:6: COPY: unknown flag: --frm (did you mean from?)");
   auto before = Validate(MustParse("RUN x\nFROM a\n"));
   REQUIRE_FALSE(before.has_value());
   auto onbuild = Validate(MustParse("FROM a\nONBUILD FROM b\n"));

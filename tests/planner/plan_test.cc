@@ -136,3 +136,71 @@ TEST_CASE("--link: parent-independent unless --chmod; --chown only numeric or ro
   CHECK(LowerError("FROM busybox\nCOPY --link --chown=daemon a /a\n").find("numeric ids") != std::string::npos);
   CHECK(LowerError("FROM busybox\nCOPY --link --chown=1:staff a /a\n").find("numeric ids") != std::string::npos);
 }
+
+namespace {
+
+/// The error of parser::Validate, or "" when it accepts the Dockerfile.
+std::string ValidateError(const std::string& text) {
+  auto df = parser::Parse(text, "Dockerfile");
+  REQUIRE(df);
+  auto st = parser::Validate(*df);
+  return st ? std::string() : st.error().ToString();
+}
+
+}  // namespace
+
+// One flag table serves the parser's validation and the planner: both accept and reject the
+// same flags with the same message (BuildKit's instructions/bflag.go wording).
+TEST_CASE("flags: the parser's validation and the planner agree, with BuildKit's messages") {
+  struct Case {
+    const char* line;
+    const char* error;  ///< "" = accepted
+  };
+  const Case cases[] = {
+      {"COPY --from=a --chown=1:2 --chmod=644 --link --parents --exclude=x --exclude=y s /d/", ""},
+      {"ADD --chown=1 --chmod=644 --link=false --keep-git-dir=true --unpack=TRUE --exclude=x s /d/", ""},
+      {"ADD --unpack=false http://h/a.tgz /d/", ""},
+      {"RUN --mount=type=cache,target=/c --network=none --security=sandbox true", ""},
+      {"HEALTHCHECK --interval=5s --timeout=1s --start-period=1s --start-interval=1s --retries=2 CMD true", ""},
+      {"ADD --parents s /d/", "Dockerfile:2:5: ADD: unknown flag: --parents"},
+      {"ADD --from=a s /d/", "Dockerfile:2:5: ADD: unknown flag: --from"},
+      {"COPY --frm=b s /d", "Dockerfile:2:6: COPY: unknown flag: --frm (did you mean from?)"},
+      {"COPY --from=a --from=b s /d", "Dockerfile:2:6: COPY: duplicate flag specified: --from"},
+      {"COPY --link=maybe s /d", "Dockerfile:2:6: COPY: expecting boolean value for flag --link, not: maybe"},
+      {"COPY --link= s /d", "Dockerfile:2:6: COPY: missing a value on flag: --link"},
+      {"COPY --from s /d", "Dockerfile:2:6: COPY: missing a value on flag: --from"},
+      {"RUN --mount true", "Dockerfile:2:5: RUN: missing a value on flag: --mount"},
+      {"MAINTAINER --boo joe", "Dockerfile:2:12: MAINTAINER: unknown flag: --boo"},
+      {"ENV --x=1 A=b", "Dockerfile:2:5: ENV: unknown flag: --x"},
+      {"WORKDIR --chown=1 /x", "Dockerfile:2:9: WORKDIR: unknown flag: --chown"},
+      {"ARG --x=1 V", "Dockerfile:2:5: ARG: unknown flag: --x"},
+      {"RUN --networks=none true", "Dockerfile:2:5: RUN: unknown flag: --networks (did you mean network?)"},
+  };
+  for (const Case& c : cases) {
+    const std::string text = std::string("FROM busybox\n") + c.line + "\n";
+    CAPTURE(text);
+    CHECK(ValidateError(text) == c.error);
+    CHECK(LowerError(text) == c.error);
+  }
+}
+
+TEST_CASE("flags: RUN --device is a known flag that cbuild cannot honour") {
+  const std::string text = "FROM busybox\nRUN --device=vendor.com/gpu=all true\n";
+  CHECK(ValidateError(text).empty());
+  CHECK(LowerError(text) == "Dockerfile:2:1: RUN --device: CDI devices are not supported by cbuild");
+}
+
+TEST_CASE("flags: bool flags take true/false in any case; --link=false is off") {
+  auto plan = MustLower("FROM busybox\nCOPY --link=FALSE a /a\nCOPY --link=True a /b\nCOPY --parents a /c/\n");
+  const auto& s = plan.stages[0].steps;
+  CHECK_FALSE(s[1].copy.link);
+  CHECK(s[2].copy.link);
+  CHECK(s[3].copy.parents);
+}
+
+TEST_CASE("flags: ADD --unpack asking for what cbuild does not do is an error, not ignored") {
+  CHECK(LowerError("FROM busybox\nADD --unpack=false a.tgz /d/\n") ==
+        "Dockerfile:2:1: ADD --unpack=false: `a.tgz`: cbuild always unpacks local archives");
+  CHECK(LowerError("FROM busybox\nADD --unpack https://h/a.tgz /d/\n") ==
+        "Dockerfile:2:1: ADD --unpack=true: `https://h/a.tgz`: cbuild does not unpack downloaded archives");
+}
