@@ -18,6 +18,7 @@
 #include "planner/context_hasher.h"
 #include "planner/dockerignore.h"
 #include "planner/plan.h"
+#include "planner/plan_keys.h"
 
 namespace cb::executor {
 
@@ -29,23 +30,10 @@ namespace {
 using planner::Step;
 using planner::StepKind;
 
-constexpr const char* kCacheVersion = "cbuild-cache-v2";
-
-Digest KeyOf(std::initializer_list<std::string_view> parts) {
-  Sha256 h;
-  h.Update(kCacheVersion);
-  for (auto p : parts) {
-    h.Update("\0", 1);
-    h.Update(p);
-  }
-  return h.Finish();
-}
-
 /// The image being assembled while a stage's steps run.
 struct StageState {
   image::ImageConfig config;
   std::vector<image::Descriptor> layers;
-  Digest fs_key;  ///< cache key of the filesystem state so far
   StageOutput out;
   int last_rebuilt = 0;  ///< number of this stage's latest step that was not cached (0: none)
 };
@@ -57,9 +45,10 @@ Error AtStep(const Step& s, Error e) {
 
 class BuildRun {
  public:
+  /// `plan` has its keys (planner::ComputeKeys); `downloads` holds what that fetched.
   BuildRun(Store& store, Sandbox& sandbox, Progress& progress, const BuildRequest& req, planner::Plan plan,
-           planner::ContextHasher& ctx)
-      : store_(store), progress_(progress), req_(req), plan_(std::move(plan)), hasher_(ctx),
+           planner::ContextHasher& ctx, Downloads& downloads)
+      : store_(store), progress_(progress), req_(req), plan_(std::move(plan)), downloads_(downloads),
         sctx_{store, sandbox, progress, req.context_dir, ctx.root_fd(), &req.secrets,
               {}, [this](int i) -> const StageOutput& { return states_[i].out; }} {
     sctx_.ignored = [this](const std::string& rel) { return ignore_ && ignore_->Excluded(rel); };
@@ -142,22 +131,19 @@ class BuildRun {
     progress_.Started(from.number, Label(stage, from), from.text);
     if (stage.base_stage >= 0) {
       st = states_[stage.base_stage];
-    } else if (stage.scratch) {
-      st.fs_key = KeyOf({"scratch"});
-    } else {
+    } else if (!stage.scratch) {
       auto img = store_.images().Get(stage.base.digest);
       if (!img) return StepFailed(from, std::move(img).error());
       auto snaps = store_.EnsureSnapshots(*img);
       if (!snaps) return StepFailed(from, std::move(snaps).error());
       st.config = img->config;
       st.layers = img->manifest.layers;
-      st.fs_key = KeyOf({"from", stage.base.digest.ToString()});
     }
     if (st.config.platform.architecture.empty()) st.config.platform = image::Platform{};
     st.out.diff_ids = st.config.diff_ids;
     st.last_rebuilt = 0;
     progress_.Cached(from.number);
-    Report({from.number, from.text, true, st.fs_key, {}, 0});
+    Report({from.number, from.text, true, from.key, {}, 0});
     for (size_t i = 1; i < stage.steps.size(); ++i) {
       if (failed_) return MakeError(ErrorCode::kCancelled, "cancelled");
       CB_TRY(cancel::Check());  // SIGINT/SIGTERM: no new step starts
@@ -171,50 +157,9 @@ class BuildRun {
     return Ok();
   }
 
-  /// The content part of a step's key: context files, or the state of the stage read from.
-  /// For context sources, `files` receives the per-file listing (for cache-miss explanations).
-  /// ADD <url> sources are fetched (unless --checksum names their content) into `downloads`.
-  Result<std::string> ContentKey(const Step& s, std::vector<planner::ContextFile>* files, Downloads& downloads,
-                                 std::vector<std::string>* sources) {
-    std::string out;
-    if (s.kind == StepKind::kCopy) {
-      if (s.copy.from_stage >= 0) return states_[s.copy.from_stage].fs_key.ToString();
-      if (!s.copy.from.empty()) return std::string();  // image digest is in the key material
-      std::vector<std::string> local;
-      for (const auto& src : s.copy.sources) {
-        if (s.copy.add && planner::IsRemoteUrl(src)) {
-          out += CB_TRY(UrlKey(downloads, src, s.copy.checksum, files));
-        } else {
-          local.push_back(src);
-        }
-      }
-      if (local.empty()) return out;
-      std::lock_guard<std::mutex> lock(hash_mu_);
-      auto expanded = CB_TRY(hasher_.ExpandSources(local));
-      auto h = CB_TRY(hasher_.HashSourcesDetailed(expanded));
-      *sources = expanded;
-      files->insert(files->end(), h.files.begin(), h.files.end());
-      return out + h.digest.ToString();
-    }
-    if (s.kind == StepKind::kRun) {
-      for (const auto& m : s.mounts) {
-        if (m.type != "bind") continue;
-        if (m.from_stage >= 0) {
-          out += states_[m.from_stage].fs_key.ToString();
-        } else if (m.from.empty()) {
-          std::lock_guard<std::mutex> lock(hash_mu_);
-          std::string src = m.source.empty() ? "." : m.source;
-          out += CB_TRY(hasher_.HashSources({src})).ToString();
-        }
-      }
-    }
-    return out;
-  }
-
   /// Where the last build of this step (same context, Dockerfile, stage and position) is kept.
   Digest ExplainId(const Step& s, int stage) const {
-    return KeyOf({"explain", req_.context_dir, req_.dockerfile_name, std::to_string(stage),
-                  std::to_string(s.index_in_stage)});
+    return planner::StepHistoryId(req_.context_dir, req_.dockerfile_name, stage, s.index_in_stage);
   }
 
   /// The last build of this step, as RememberStep kept it.
@@ -341,21 +286,16 @@ class BuildRun {
   Status RunStep(const Step& s, int stage, StageState& st) {
     auto t0 = std::chrono::steady_clock::now();
     StepReport rep{s.number, s.text, false, {}, {}, 0};
+    rep.cache_key = s.key;
     if (s.kind == StepKind::kConfig) {
-      rep.cache_key = KeyOf({"config", st.fs_key.ToString(), s.created_by});
       AddLayer(st, std::nullopt, s.created_by);
       rep.cached = !req_.no_cache && CB_TRY(store_.meta().GetCacheRecord(rep.cache_key)).has_value();
       if (!rep.cached) CB_TRY(store_.meta().PutCacheRecord(rep.cache_key, "{}"));
     } else {
-      std::vector<planner::ContextFile> files;
-      std::vector<std::string> sources;
-      Downloads downloads(store_.root());
-      std::string content = CB_TRY(ContentKey(s, &files, downloads, &sources));
-      // COPY/ADD --link (BuildKit's MergeOp): the layer is written onto an empty snapshot, so
-      // neither it nor its key depends on the layers below; it is stacked on top of them.
-      bool link = s.kind == StepKind::kCopy && s.copy.link;
-      Digest parent = link ? KeyOf({"link"}) : st.fs_key;
-      rep.cache_key = KeyOf({parent.ToString(), s.key_material, content});
+      const auto& files = s.files;
+      const auto& sources = s.context_sources;
+      bool link = s.kind == StepKind::kCopy && s.copy.link;  // stacked onto the layers below, not written on them
+      Digest parent = planner::KeyedParent(s.key_inputs);
       auto hit = CB_TRY(Lookup(rep.cache_key));
       if (hit) {
         AddLayer(st, *hit, s.created_by);
@@ -368,10 +308,10 @@ class BuildRun {
         CB_TRY(RememberStep(s, stage, parent, rep.cache_key, files, sources));
         std::vector<Digest> below = link ? std::vector<Digest>{} : st.config.diff_ids;
         int64_t linked = 0;
-        auto layer = ExecuteStep(sctx_, s, below, downloads, reuse.get(), &linked);
+        auto layer = ExecuteStep(sctx_, s, below, downloads_, reuse.get(), &linked);
         if (!layer && reuse && layer.error().code != ErrorCode::kCancelled) {
           // Linking from the last build did not fit this tree: the plain copy decides.
-          layer = ExecuteStep(sctx_, s, below, downloads);
+          layer = ExecuteStep(sctx_, s, below, downloads_);
           linked = 0;
         }
         if (!layer) return std::move(layer).error();
@@ -381,7 +321,6 @@ class BuildRun {
         CB_TRY(Record(rep.cache_key, *layer));
         AddLayer(st, *layer, s.created_by);
       }
-      st.fs_key = link ? KeyOf({"linked", st.fs_key.ToString(), rep.cache_key.ToString()}) : rep.cache_key;
     }
     if (!rep.cached) st.last_rebuilt = s.number;
     rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -398,7 +337,7 @@ class BuildRun {
   Progress& progress_;
   const BuildRequest& req_;
   planner::Plan plan_;
-  planner::ContextHasher& hasher_;
+  Downloads& downloads_;
   StepContext sctx_;
 
  public:
@@ -407,7 +346,7 @@ class BuildRun {
  private:
   std::vector<StageState> states_;
   std::vector<StepReport> reports_;
-  std::mutex mu_, hash_mu_;
+  std::mutex mu_;
   std::atomic<bool> failed_{false};
   Error first_error_;
 };
@@ -438,9 +377,16 @@ Result<BuildResult> Build(Store& store, Sandbox& sandbox, Progress& progress, co
   for (const auto& t : req.tags) tags.push_back(CB_TRY(image::ParseReference(t)));
   auto ignore = CB_TRY(planner::IgnoreMatcher::Load(req.context_dir, req.dockerfile_path));
   auto ctx = CB_TRY(planner::ContextHasher::Open(req.context_dir, &ignore, store.root() + "/context-cache"));
+  Downloads downloads(store.root());
+  // Every key before any step runs: the context is hashed (and URLs fetched) here, at once.
+  Status keyed = planner::ComputeKeys(plan, ctx, UrlKeyResolver(downloads));
+  if (!keyed) {
+    (void)ctx.SaveStatCache();
+    return std::move(keyed).error();
+  }
   BuildResult result;
   result.warnings = plan.warnings;
-  BuildRun run(store, sandbox, progress, req, std::move(plan), ctx);
+  BuildRun run(store, sandbox, progress, req, std::move(plan), ctx, downloads);
   run.ignore_ = &ignore;
   auto ran = run.RunAll();
   (void)ctx.SaveStatCache();

@@ -14,6 +14,9 @@
 #include "registry/options.h"
 
 namespace cb::executor {
+
+using planner::RedactUrl;
+
 namespace {
 
 constexpr int kMaxRedirects = 10;  // as Go's http.Client, which BuildKit uses
@@ -68,17 +71,9 @@ std::string UrlFileName(const std::string& url) {
   return name;
 }
 
-std::string RedactUrl(const std::string& url) {
-  size_t sep = url.find("://");
-  if (sep == std::string::npos) return url;
-  size_t end = url.find_first_of("/?#", sep + 3);
-  size_t at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
-  if (at == std::string::npos || at < sep + 3) return url;
-  return url.substr(0, sep + 3) + "xxxxx" + url.substr(at);
-}
-
 Downloads::~Downloads() {
-  for (const auto& [url, dir] : dirs_) (void)fs::RemoveTree(dir);
+  for (const auto& [url, e] : entries_)
+    if (!e->dir.empty()) (void)fs::RemoveTree(e->dir);
 }
 
 namespace {
@@ -122,44 +117,47 @@ Status Get(registry::HttpClient& client, Download& d) {
 }  // namespace
 
 Result<const Download*> Downloads::Fetch(const std::string& url, const std::optional<Digest>& expected) {
-  auto it = done_.find(url);
-  if (it == done_.end()) {
+  Entry* e;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = entries_[url];
+    if (!slot) slot = std::make_unique<Entry>();
+    e = slot.get();
+  }
+  // One fetch per URL: a second caller waits for the first (no TBB wait happens under this lock).
+  std::lock_guard<std::mutex> lock(e->mu);
+  if (!e->done) {
     CB_TRY(fs::MakeDirs(root_ + "/active"));
-    std::string dir = CB_TRY(fs::MakeTempDir(root_ + "/active", std::to_string(::getpid()) + "-fetch-"));
-    dirs_[url] = dir;
+    e->dir = CB_TRY(fs::MakeTempDir(root_ + "/active", std::to_string(::getpid()) + "-fetch-"));
     Download d;
     d.url = url;
-    d.path = dir + "/content";
-    auto opts = CB_TRY(registry::RegistryOptions::LoadDefault());
-    registry::TransportOptions t;
-    t.ca_file = opts.ca_file;
-    registry::HttpClient client(t);
-    CB_TRY(Get(client, d));
-    it = done_.emplace(url, std::move(d)).first;
+    d.path = e->dir + "/content";
+    Status got = [&]() -> Status {
+      auto opts = CB_TRY(registry::RegistryOptions::LoadDefault());
+      registry::TransportOptions t;
+      t.ca_file = opts.ca_file;
+      registry::HttpClient client(t);
+      return Get(client, d);
+    }();
+    if (!got) {
+      (void)fs::RemoveTree(e->dir);
+      e->dir.clear();
+      return std::move(got).error();
+    }
+    e->download = std::move(d);
+    e->done = true;
   }
-  if (expected && it->second.digest != *expected)
+  if (expected && e->download.digest != *expected)
     return MakeError(ErrorCode::kCorrupt, "checksum mismatch for `{}`: expected {}, got {}", RedactUrl(url),
-                     expected->ToString(), it->second.digest.ToString());
-  return &it->second;
+                     expected->ToString(), e->download.digest.ToString());
+  return &e->download;
 }
 
-Result<std::string> UrlKey(Downloads& downloads, const std::string& url, const std::string& checksum,
-                           std::vector<planner::ContextFile>* files) {
-  planner::ContextFile f;
-  f.path = RedactUrl(url);
-  f.mode = S_IFREG | 0600;
-  std::string lm;
-  if (!checksum.empty()) {
-    f.content = CB_TRY(Digest::Parse(checksum));
-  } else {
+planner::UrlResolver UrlKeyResolver(Downloads& downloads) {
+  return [&downloads](const std::string& url) -> Result<planner::UrlKeyInputs> {
     const Download* d = CB_TRY(downloads.Fetch(url));
-    f.content = d->digest;
-    if (d->last_modified) lm = std::to_string(*d->last_modified);
-  }
-  std::string key = "url";
-  for (const std::string& part : {url, f.content.ToString(), lm}) key += std::string(1, '\0') + part;
-  files->push_back(std::move(f));
-  return key;
+    return planner::UrlKeyInputs{url, d->digest, d->last_modified ? std::to_string(*d->last_modified) : ""};
+  };
 }
 
 }  // namespace cb::executor

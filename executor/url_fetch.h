@@ -3,22 +3,21 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/digest.h"
 #include "common/result.h"
-#include "planner/context_hasher.h"
+#include "planner/plan_keys.h"
 
 namespace cb::executor {
 
 /// The file name a download gets (BuildKit): the last segment of the URL's path, %-decoded;
 /// "__unnamed__" when the path has none ("http://host/", "http://host").
 std::string UrlFileName(const std::string& url);
-
-/// The URL with any "user:password@" replaced by "xxxxx@", for messages.
-std::string RedactUrl(const std::string& url);
 
 /// One downloaded file, in a private directory under <root>/active (swept when its process is
 /// gone, like an active snapshot).
@@ -29,8 +28,9 @@ struct Download {
   std::optional<int64_t> last_modified; ///< from the Last-Modified header, seconds since the epoch
 };
 
-/// The downloads of one step; every file is removed when this is destroyed (success or not).
-/// Not thread-safe: one per step.
+/// The downloads of one build (keys are computed from them before the steps run, which then
+/// copy them); every file is removed when this is destroyed (success or not). Thread-safe:
+/// each URL is fetched once, a concurrent Fetch of the same URL waits for that one.
 class Downloads {
  public:
   explicit Downloads(std::string store_root) : root_(std::move(store_root)) {}
@@ -47,16 +47,20 @@ class Downloads {
   Result<const Download*> Fetch(const std::string& url, const std::optional<Digest>& expected = std::nullopt);
 
  private:
+  struct Entry {
+    std::mutex mu;  ///< held while the URL is fetched
+    bool done = false;
+    Download download;
+    std::string dir;  ///< its temp directory
+  };
   std::string root_;
-  std::map<std::string, Download> done_;
-  std::map<std::string, std::string> dirs_;  ///< url → its temp directory
+  std::mutex mu_;  ///< guards entries_ (not the entries)
+  std::map<std::string, std::unique_ptr<Entry>> entries_;
 };
 
-/// What a URL contributes to an ADD step's cache key, as BuildKit: with --checksum, the checksum
-/// (nothing is fetched unless the step runs); else the URL is fetched now and its content digest
-/// and Last-Modified time are the key, so a changed remote file reruns the step. Appends the
-/// URL's entry to `files`, so a cache miss can name it.
-Result<std::string> UrlKey(Downloads& downloads, const std::string& url, const std::string& checksum,
-                           std::vector<planner::ContextFile>* files);
+/// The resolver ComputeKeys uses for ADD <url> without --checksum (BuildKit): the URL is
+/// fetched into `downloads` (kept for the step) and its content digest and Last-Modified time
+/// are the key, so a changed remote file reruns the step.
+planner::UrlResolver UrlKeyResolver(Downloads& downloads);
 
 }  // namespace cb::executor

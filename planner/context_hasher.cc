@@ -353,6 +353,7 @@ void Flatten(DirNode& node, std::vector<ContextFile>& files) {
 Status ContextHasher::HashTree(const std::vector<std::string>& sources, std::vector<ContextFile>& files,
                                std::vector<size_t>& starts) {
   const int64_t start = NowNs();
+  HashStats stats;
   ParallelWalk walk(root_.get(), ignore_, stat_cache_.get(), start);
   struct Source {
     std::string rel;
@@ -381,8 +382,8 @@ Status ContextHasher::HashTree(const std::vector<std::string>& sources, std::vec
         int64_t n = 0;
         s.self.content = CB_TRY(HashFd(fd->get(), src, s.st.st_size, &n));
         if (stat_cache_) stat_cache_->Insert(s.rel, s.st, s.self.content, start);
-        ++stats_.files_read;
-        stats_.bytes_read += n;
+        ++stats.files_read;
+        stats.bytes_read += n;
       }
     }
     if (S_ISDIR(s.st.st_mode)) {
@@ -401,9 +402,11 @@ Status ContextHasher::HashTree(const std::vector<std::string>& sources, std::vec
     files.push_back(std::move(s.self));
     if (s.tree) Flatten(*s.tree, files);
   }
-  for (const auto& f : files) stats_.files += S_ISREG(f.mode) ? 1 : 0;
-  stats_.files_read += walk.files_read();
-  stats_.bytes_read += walk.bytes_read();
+  for (const auto& f : files) stats.files += S_ISREG(f.mode) ? 1 : 0;
+  std::lock_guard<std::mutex> lock(*stats_mu_);
+  stats_.files += stats.files;
+  stats_.files_read += stats.files_read + walk.files_read();
+  stats_.bytes_read += stats.bytes_read + walk.bytes_read();
   return Ok();
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,8 +47,10 @@ struct HashStats {
 /// Regular files are hashed on all cores (TBB); with a stat-cache directory, a file whose
 /// device, inode, size, mtime and ctime (ns) are unchanged since the last build is not read.
 ///
-/// Not thread-safe (one build uses one hasher); movable. The stat cache is written back by
-/// SaveStatCache() and, failing that, when the hasher is destroyed.
+/// Thread-safe: ExpandSources and HashSources* may be called from several threads (or TBB
+/// tasks) at once; each call waits on its own TBB task group and holds no lock while it waits.
+/// Movable (not while calls are running). The stat cache is written back by SaveStatCache()
+/// and, failing that, when the hasher is destroyed.
 class ContextHasher {
  public:
   /// No ignore file, no persistent stat cache.
@@ -84,6 +87,7 @@ class ContextHasher {
   /// Writes the stat cache back (no-op without one).
   Status SaveStatCache();
 
+  /// Totals over every call so far (read when no call is running).
   const HashStats& stats() const { return stats_; }
   int root_fd() const { return root_.get(); }
   const std::string& dir() const { return dir_; }
@@ -99,6 +103,7 @@ class ContextHasher {
   UniqueFd root_;
   const IgnoreMatcher* ignore_ = nullptr;
   std::unique_ptr<StatCache> stat_cache_;
+  std::unique_ptr<std::mutex> stats_mu_ = std::make_unique<std::mutex>();  ///< guards stats_ (never held across a wait)
   HashStats stats_;
 };
 

@@ -244,19 +244,26 @@ Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins, const parser:
   c.dest = ResolvePath(s.config.working_dir, dest);
   if (dir && c.dest != "/") c.dest += "/";
   st.created_by = st.text + " # buildkit";
-  std::string heredocs;
-  for (const auto& h : c.heredocs) heredocs += Material({h.name, h.content});
-  std::string from = c.from_stage >= 0 ? fmt::format("stage:{}", c.from_stage) : c.from;
+  StepKeyInputs& k = st.key_inputs;
+  k.kind = KeyKind::kCopy;
+  k.add = c.add;
+  k.sources = c.sources;
+  k.dest = c.dest;
+  k.from = c.from_stage >= 0 ? fmt::format("stage:{}", c.from_stage) : c.from;
   if (c.from_stage < 0 && !c.from.empty()) {
     if (!s.opts->resolve) return At(*s.df, ins, "COPY --from: no image resolver");
     auto img = s.opts->resolve(c.from);
     if (!img) return At(*s.df, ins, fmt::format("COPY --from={}: {}", c.from, img.error().message));
-    from = img->digest.ToString();
+    k.from = img->digest.ToString();
   }
-  st.key_material = Material({c.add ? "add" : "copy", JoinNul(c.sources), c.dest, from, c.chown,
-                              c.chmod ? std::to_string(*c.chmod) : "", c.link ? "link" : "",
-                              c.parents ? "parents" : "", JoinNul(c.excludes), c.checksum,
-                              c.keep_git_dir ? "git" : "", heredocs});
+  k.chown = c.chown;
+  k.chmod = c.chmod;
+  k.link = c.link;
+  k.parents = c.parents;
+  k.keep_git_dir = c.keep_git_dir;
+  k.excludes = c.excludes;
+  k.checksum = c.checksum;
+  for (const auto& h : c.heredocs) k.heredocs.emplace_back(h.name, h.content);
   st.user = s.config.user;
   return st;
 }
@@ -266,5 +273,14 @@ Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins, const parser:
 namespace cb::planner {
 
 bool IsRemoteUrl(const std::string& src) { return src.rfind("http://", 0) == 0 || src.rfind("https://", 0) == 0; }
+
+std::string RedactUrl(const std::string& url) {
+  size_t sep = url.find("://");
+  if (sep == std::string::npos) return url;
+  size_t end = url.find_first_of("/?#", sep + 3);
+  size_t at = url.rfind('@', end == std::string::npos ? std::string::npos : end);
+  if (at == std::string::npos || at < sep + 3) return url;
+  return url.substr(0, sep + 3) + "xxxxx" + url.substr(at);
+}
 
 }  // namespace cb::planner

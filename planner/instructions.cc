@@ -243,25 +243,6 @@ Result<bool> ConfigInstruction(StageScope& s, const ast::Instruction& ins, const
 
 }  // namespace
 
-/// Joins key material fields with NULs (field order is fixed by the caller).
-std::string Material(std::initializer_list<std::string> fields) {
-  std::string out;
-  for (const auto& f : fields) {
-    out += f;
-    out.push_back('\0');
-  }
-  return out;
-}
-
-std::string JoinNul(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) {
-    out += s;
-    out.push_back('\x1f');
-  }
-  return out;
-}
-
 Step Base(const StageScope& s, const ast::Instruction& ins, StepKind kind) {
   Step st;
   st.kind = kind;
@@ -289,11 +270,15 @@ Result<Step> LowerInstruction(StageScope& s, const ast::Instruction& ins) {
     st.workdir = s.config.working_dir;
     st.created_by = "WORKDIR " + st.workdir;
     st.user = s.config.user;
-    st.key_material = Material({"mkdir", st.workdir, st.user});
+    st.key_inputs.kind = KeyKind::kWorkdir;
+    st.key_inputs.workdir = st.workdir;
+    st.key_inputs.user = st.user;
   } else {
     st = Base(s, ins, StepKind::kConfig);
     if (!CB_TRY(ConfigInstruction(s, ins, flags, st)))
       return At(*s.df, ins, fmt::format("unknown instruction: {}", Upper(k)));
+    st.key_inputs.kind = KeyKind::kConfig;
+    st.key_inputs.created_by = st.created_by;
   }
   st.config = s.config;
   st.author = s.author;
@@ -340,16 +325,17 @@ Result<Step> LowerRun(StageScope& s, const ast::Instruction& ins, const parser::
   std::string shown;
   for (const auto& a : st.argv) shown += (shown.empty() ? "" : " ") + a;
   st.created_by = "RUN " + s.ArgsPrefix() + shown + " # buildkit";
-  std::vector<std::string> keyed_env;
+  StepKeyInputs& k = st.key_inputs;
+  k.kind = KeyKind::kRun;
+  k.argv = st.argv;
   for (const auto& kv : st.env)
-    if (!IsProxyArg(kv.substr(0, kv.find('=')))) keyed_env.push_back(kv);
-  std::string mounts;
+    if (!IsProxyArg(kv.substr(0, kv.find('=')))) k.env.push_back(kv);
+  k.workdir = s.config.working_dir;
+  k.user = st.user;
+  k.network = st.network;
   for (const auto& m : st.mounts)
-    mounts += Material({m.type, m.target, m.source, m.from, m.id, m.sharing, m.readwrite ? "rw" : "ro",
-                        m.mode ? std::to_string(*m.mode) : "", m.uid ? std::to_string(*m.uid) : "",
-                        m.gid ? std::to_string(*m.gid) : "", m.env, std::to_string(m.size)});
-  st.key_material = Material({"run", JoinNul(st.argv), JoinNul(keyed_env), s.config.working_dir, st.user,
-                              st.network, mounts});
+    k.mounts.push_back({m.type, m.target, m.source, m.from, m.id, m.sharing, m.readwrite, m.mode, m.uid, m.gid, m.env,
+                        m.size});
   return st;
 }
 

@@ -284,6 +284,8 @@ class Lowerer {
     scope.config.on_build.clear();  // triggers run here and are not inherited further
     Step s;
     s.kind = StepKind::kFrom;
+    s.key_inputs.kind = base_stage >= 0 ? KeyKind::kStage : st.scratch ? KeyKind::kScratch : KeyKind::kImage;
+    s.key_inputs.base_image = st.base.digest;
     s.text = internal::DisplayText(ins);
     s.loc = SourceLocation{df_.file_name, ins.range.start_line, ins.col};
     s.range = ins.range;

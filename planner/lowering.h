@@ -51,10 +51,6 @@ std::string DisplayText(const ast::Instruction& ins);
 /// Go's %q of a string list: ["a" "b c"].
 std::string GoQuoted(const std::vector<std::string>& v);
 
-/// Joins key material fields with NULs (field order is fixed by the caller).
-std::string Material(std::initializer_list<std::string> fields);
-/// Joins a list with unit separators (for key material).
-std::string JoinNul(const std::vector<std::string>& v);
 /// A step of `kind` located at `ins`, with its display text.
 Step Base(const StageScope& s, const ast::Instruction& ins, StepKind kind);
 

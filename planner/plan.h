@@ -14,6 +14,8 @@
 #include "common/result.h"
 #include "image/oci.h"
 #include "parser/ast.h"
+#include "planner/cache_key.h"
+#include "planner/context_hasher.h"
 
 namespace cb::planner {
 
@@ -79,9 +81,15 @@ struct Step {
   // kWorkdir: the absolute directory (also config.working_dir)
   std::string workdir;
 
-  /// Everything besides the parent key and file contents that decides the step's result,
-  /// serialized in a fixed order; excludes proxy build args and secrets' contents.
-  std::string key_material;
+  /// Every input of the step's cache key: the instruction's fields are set by Lower, the
+  /// parent and content digests by ComputeKeys (planner/plan_keys.h).
+  StepKeyInputs key_inputs;
+  /// The cache key (StepKey(key_inputs)); set by ComputeKeys for the steps of needed stages.
+  Digest key;
+  /// COPY/ADD from the context: the sources after wildcard expansion (what the COPY copies),
+  /// and the listing behind key_inputs.context and urls (what a cache miss compares).
+  std::vector<std::string> context_sources;
+  std::vector<ContextFile> files;
 };
 
 /// A base image as the planner needs it.
@@ -101,6 +109,9 @@ struct Stage {
   std::vector<Step> steps;   ///< steps[0] is the kFrom
   std::set<int> deps;        ///< stages this one needs (FROM, COPY --from, RUN --mount from)
   bool needed = false;       ///< on the target's dependency path
+  /// Key of the stage's final filesystem (what FROM <stage> and COPY --from=<stage> read);
+  /// set by ComputeKeys.
+  Digest key;
 };
 
 struct Plan {
@@ -130,6 +141,9 @@ std::string ResolvePath(const std::string& cwd, const std::string& path);
 
 /// True for the sources ADD downloads: "http://..." and "https://..." (BuildKit's test).
 bool IsRemoteUrl(const std::string& src);
+
+/// The URL with any "user:password@" replaced by "xxxxx@", for messages and listings.
+std::string RedactUrl(const std::string& url);
 
 /// True for the build args Docker treats as proxies (kept out of history and cache keys).
 bool IsProxyArg(const std::string& name);
