@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "common/cancel.h"
+#include "common/path.h"
 #include "common/rooted.h"
 #include "common/unique_fd.h"
 #include "snapshotter/applier.h"
@@ -122,19 +123,6 @@ Result<UniqueFd> OpenRealDir(int root_fd, const std::string& rel) {
   }
 }
 
-/// "/a/b" with no empty, "." or ".." component.
-bool IsCleanAbsolute(std::string_view p) {
-  if (p.empty() || p[0] != '/') return false;
-  for (size_t i = 1; i <= p.size();) {
-    size_t j = p.find('/', i);
-    if (j == std::string_view::npos) j = p.size();
-    std::string_view c = p.substr(i, j - i);
-    if (c.empty() || c == "." || c == "..") return j == p.size() && c.empty() && p.size() == 1;
-    i = j + 1;
-  }
-  return true;
-}
-
 /// With reuse, pending links are matched to later writes by their target path: that is only
 /// sound when every target is written where its path says — a clean path whose directories
 /// are no symlinks (else two strings could name one file). Checked for each write (once per
@@ -144,7 +132,7 @@ Status Claim(const CopyRequest& req, CopyPlan* plan, int root_fd, const std::str
   if (!plan || !req.reuse) return Ok();
   std::string parent = target.substr(0, target.rfind('/'));
   if (parent.empty()) parent = "/";
-  if (!IsCleanAbsolute(target))
+  if (!path::IsCleanAbsolute(target))
     return MakeError(ErrorCode::kUnsupported, "COPY reuse: destination `{}` is not a clean path", target);
   if (parent != plan->plain_dir) {
     if (auto dir = OpenRealDir(root_fd, parent.substr(1)); !dir)
@@ -230,13 +218,6 @@ std::string Trimmed(const std::string& src) {
   return s;
 }
 
-std::string CleanRel(const std::string& src) {
-  std::string s = Trimmed(src);
-  while (s.rfind("./", 0) == 0) s = s.substr(2);
-  while (!s.empty() && s[0] == '/') s = s.substr(1);
-  return s == "." ? "" : s;
-}
-
 /// Writes one file (from `src_fd`, or `content` when it is -1) as dest, or as dest/<name> when
 /// dest is a directory; missing parents are created.
 Status WriteNamed(const CopyRequest& req, int root_fd, const std::string& name, bool dest_dir, int src_fd,
@@ -271,14 +252,14 @@ Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool
   struct stat st;
   if (::fstat(in->get(), &st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", src));
   std::string base = req.dest == "/" ? "" : req.dest;
-  if (req.parents && !CleanRel(src).empty()) {
-    std::string rel = CleanRel(src);
+  if (req.parents && !path::RelativeToRoot(src).empty()) {
+    std::string rel = path::RelativeToRoot(src);
     base += "/" + (S_ISDIR(st.st_mode) ? rel : rel.substr(0, rel.rfind('/') == std::string::npos ? 0 : rel.rfind('/')));
     while (base.size() > 1 && base.back() == '/') base.pop_back();
   }
   if (S_ISDIR(st.st_mode)) {
     CB_TRY(rooted::MkdirAll(root_fd, base.empty() ? "/" : base, 0755, req.uid, req.gid));
-    std::string prefix = CleanRel(src);
+    std::string prefix = path::RelativeToRoot(src);
     ParentCache parent_dir;
     return rooted::Walk(in->get(), [&](const rooted::WalkEntry& e) -> Status {
       if (!req.excludes.empty() && Excluded(req, e.rel)) return Ok();

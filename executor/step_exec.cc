@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/cancel.h"
+#include "common/path.h"
 #include "common/fs.h"
 #include "common/rooted.h"
 #include "executor/copy_op.h"
@@ -90,11 +91,6 @@ Result<int> RunWithOutput(StepContext& ctx, const Step& s, SandboxSpec& spec) {
   reader.join();
   if (!status) return std::move(status).error();
   return status->code;
-}
-
-std::string CleanRel(const std::string& p) {
-  std::string out = planner::ResolvePath("/", p);
-  return out == "/" ? "" : out.substr(1);
 }
 
 /// Makes a cache mount directory with the mount's mode/uid/gid unless it exists (atomically:
@@ -199,7 +195,7 @@ Status AddRunMounts(StepContext& ctx, const Step& s, SandboxSpec& spec, RunResou
         res.views.push_back(CB_TRY(MountedView::Open(ctx.store, layers)));
         src_dir = res.views.back()->dir();
       }
-      std::string src = src_dir + "/" + CleanRel(m.source);
+      std::string src = src_dir + "/" + path::RelativeToRoot(m.source);
       if (!fs::Exists(src)) return MakeError(ErrorCode::kNotFound, "RUN --mount: source `{}` not found", m.source);
       if (m.readwrite) {
         // Writes allowed, then discarded: an overlay with a throwaway upper.

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/path.h"
+
 namespace cb::image {
 namespace {
 
@@ -25,24 +27,9 @@ struct Entry {
 
 /// "./a//b" → "a/b", "a/../b" → "b"; *bad for an absolute path or a `..` above the root.
 std::string CleanName(std::string_view n, bool* bad) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  *bad = !n.empty() && n[0] == '/';
-  while (i <= n.size()) {
-    size_t j = n.find('/', i);
-    if (j == std::string_view::npos) j = n.size();
-    std::string_view p = n.substr(i, j - i);
-    if (p == "..") {
-      if (parts.empty()) *bad = true;  // climbs above the archive's root
-      else parts.pop_back();
-    } else if (!p.empty() && p != ".") {
-      parts.emplace_back(p);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (const auto& p : parts) out += (out.empty() ? "" : "/") + p;
-  return out;
+  auto comps = path::SplitBelowRoot(n);
+  *bad = (!n.empty() && n[0] == '/') || !comps;
+  return comps ? path::Join(*comps, comps->size()) : std::string();
 }
 
 struct ArchiveReadFree {

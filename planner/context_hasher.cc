@@ -14,6 +14,7 @@
 
 #include <tbb/task_group.h>
 
+#include "common/path.h"
 #include "common/rooted.h"
 #include "planner/dockerignore.h"
 #include "planner/stat_cache.h"
@@ -81,8 +82,8 @@ bool HasWildcard(std::string_view s) { return s.find_first_of("*?[") != std::str
 
 /// Context-relative form of a source as written: "/a/../b/" → "b", "." / "/" → ".".
 std::string SourceRel(const std::string& src) {
-  std::string c = CleanPath("/" + src);
-  return c == "/" ? "." : c.substr(1);
+  std::string rel = path::RelativeToRoot(src);
+  return rel.empty() ? "." : rel;
 }
 
 }  // namespace

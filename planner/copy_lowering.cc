@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "common/path.h"
 #include "planner/lowering.h"
 
 namespace cb::planner::internal {
@@ -111,7 +112,7 @@ Result<std::vector<RunMount>> ParseMounts(StageScope& s, const ast::Instruction&
       if (m.target.empty() && m.env.empty()) m.target = "/run/secrets/" + m.id;
     }
     if (m.type == "cache" && m.id.empty()) m.id = m.target;
-    if (!m.target.empty()) m.target = ResolvePath(s.config.working_dir, m.target);
+    if (!m.target.empty()) m.target = path::Resolve(s.config.working_dir, m.target);
     if (!m.from.empty()) {
       m.from_stage = CB_TRY(s.StageRef(ins, m.from));
       if (m.from_stage >= 0) s.deps->insert(m.from_stage);
@@ -241,7 +242,7 @@ Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins, const parser:
   CB_TRY(LinkRules(s, ins, c));
   std::string dest = CB_TRY(s.Expand(ins, ins.args.back()));
   bool dir = !dest.empty() && (dest.back() == '/' || dest == "." || (dest.size() >= 2 && dest.substr(dest.size() - 2) == "/."));
-  c.dest = ResolvePath(s.config.working_dir, dest);
+  c.dest = path::Resolve(s.config.working_dir, dest);
   if (dir && c.dest != "/") c.dest += "/";
   st.created_by = st.text + " # buildkit";
   StepKeyInputs& k = st.key_inputs;

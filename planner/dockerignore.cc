@@ -3,37 +3,9 @@
 #include <cstdint>
 
 #include "common/fs.h"
+#include "common/path.h"
 
 namespace cb::planner {
-
-std::string CleanPath(std::string_view p) {
-  if (p.empty()) return ".";
-  bool rooted = p[0] == '/';
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string_view::npos) j = p.size();
-    std::string_view part = p.substr(i, j - i);
-    i = j + 1;
-    if (part.empty() || part == ".") continue;
-    if (part == "..") {
-      if (!out.empty() && out.back() != "..") {
-        out.pop_back();
-      } else if (!rooted) {
-        out.push_back(part);
-      }
-      continue;
-    }
-    out.push_back(part);
-  }
-  std::string r = rooted ? "/" : "";
-  for (size_t k = 0; k < out.size(); ++k) {
-    if (k) r += '/';
-    r += out[k];
-  }
-  return r.empty() ? "." : r;
-}
 
 namespace {
 
@@ -368,7 +340,7 @@ std::vector<std::string> IgnoreMatcher::ReadLines(std::string_view text) {
     if (invert) pat = TrimSpace(pat.substr(1));
     std::string p(pat);
     if (!p.empty()) {
-      p = CleanPath(p);
+      p = path::Clean(p);
       if (p.size() > 1 && p[0] == '/') p.erase(0, 1);
     }
     out.push_back(invert ? "!" + p : p);
@@ -382,7 +354,7 @@ Result<IgnoreMatcher> IgnoreMatcher::FromLines(const std::vector<std::string>& l
   for (const auto& raw : lines) {
     std::string_view t = TrimSpace(raw);
     if (t.empty()) continue;
-    std::string p = CleanPath(t);
+    std::string p = path::Clean(t);
     auto pat = std::make_unique<IgnorePattern>();
     if (p[0] == '!') {
       if (p.size() == 1) return MakeError(ErrorCode::kInvalidArgument, "illegal exclusion pattern: \"!\"");

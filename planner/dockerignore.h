@@ -18,9 +18,6 @@
 
 namespace cb::planner {
 
-/// Go's path.Clean for '/'-separated paths ("a//b/../c/" → "a/c", "" → ".").
-std::string CleanPath(std::string_view path);
-
 /// True when `pattern` is valid Go filepath.Match syntax (classes closed, no trailing '\').
 bool GlobValid(std::string_view pattern);
 

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "common/path.h"
 #include "planner/lowering.h"
 
 namespace cb::planner::internal {
@@ -266,7 +267,7 @@ Result<Step> LowerInstruction(StageScope& s, const ast::Instruction& ins) {
     if (ins.args.size() != 1) return At(*s.df, ins, "WORKDIR requires exactly one argument");
     st = Base(s, ins, StepKind::kWorkdir);
     std::string dir = CB_TRY(s.Expand(ins, ins.args[0]));
-    s.config.working_dir = ResolvePath(s.config.working_dir, dir);
+    s.config.working_dir = path::Resolve(s.config.working_dir, dir);
     st.workdir = s.config.working_dir;
     st.created_by = "WORKDIR " + st.workdir;
     st.user = s.config.user;

@@ -377,26 +377,6 @@ bool IsProxyArg(const std::string& name) {
   return std::any_of(std::begin(kProxyArgs), std::end(kProxyArgs), [&](const char* p) { return name == p; });
 }
 
-std::string ResolvePath(const std::string& cwd, const std::string& path) {
-  std::string joined = (!path.empty() && path[0] == '/') ? path : (cwd.empty() ? "/" : cwd) + "/" + path;
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i <= joined.size()) {
-    size_t j = joined.find('/', i);
-    if (j == std::string::npos) j = joined.size();
-    std::string c = joined.substr(i, j - i);
-    if (c == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!c.empty() && c != ".") {
-      parts.push_back(c);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (const auto& p : parts) out += "/" + p;
-  return out.empty() ? "/" : out;
-}
-
 Result<Plan> Lower(const ast::Dockerfile& df, const LowerOptions& opts) { return Lowerer(df, opts).Run(); }
 
 }  // namespace cb::planner

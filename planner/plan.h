@@ -135,10 +135,6 @@ struct LowerOptions {
 /// AST → plan. Errors carry the instruction's file:line:col.
 Result<Plan> Lower(const ast::Dockerfile& df, const LowerOptions& opts);
 
-/// Joins a WORKDIR/COPY destination onto the current working directory like BuildKit
-/// (absolute paths win; the result is cleaned: no "." or ".." components, no trailing '/').
-std::string ResolvePath(const std::string& cwd, const std::string& path);
-
 /// True for the sources ADD downloads: "http://..." and "https://..." (BuildKit's test).
 bool IsRemoteUrl(const std::string& src);
 

@@ -25,8 +25,6 @@
 namespace cb::snapshotter {
 namespace {
 
-using tar::CleanPath;
-using tar::JoinPath;
 
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kWhiteoutMetaPrefix = ".wh..wh.";
@@ -112,7 +110,7 @@ Status ApplyJob::OpenReader() {
 }
 
 Result<int> ApplyJob::ParentFd(const std::vector<std::string>& comps, bool create) {
-  std::string key = JoinPath(comps, comps.size() - 1);
+  std::string key = path::Join(comps, comps.size() - 1);
   if (cached_fd_ && key == cached_parent_) return cached_fd_.get();
   auto fd = tar::OpenDirInRoot(root_fd_.get(), comps, comps.size() - 1, create);
   if (!fd && !create && fd.error().code == ErrorCode::kNotFound) return -1;
@@ -128,7 +126,7 @@ void ApplyJob::Remember(int parent, const std::string& base) {
 }
 
 Status ApplyJob::ApplyEntry(archive_entry* e) {
-  std::vector<std::string> comps = CB_TRY(CleanPath(entry_));
+  std::vector<std::string> comps = CB_TRY(path::SplitBelowRoot(entry_));
   if (comps.empty()) return ApplyRoot(e);
   const std::string& base = comps.back();
   if (StartsWith(base, kWhiteoutPrefix)) return ApplyWhiteout(comps);
@@ -140,7 +138,7 @@ Status ApplyJob::ApplyEntry(archive_entry* e) {
       return MergeDir(parent, base, comps, e);
     }
     if (hardlink != nullptr) {
-      auto target = CleanPath(hardlink);
+      auto target = path::SplitBelowRoot(hardlink);
       if (target && *target == comps) {
         return MakeError(ErrorCode::kInvalidArgument, "hard link to itself");
       }
@@ -170,7 +168,7 @@ Status ApplyJob::MergeDir(int parent, const std::string& base,
   if (!fd) return ErrnoError(errno, "open directory");
   CB_TRY(SetMetadata(parent, base, fd.get(), e));
   Remember(parent, base);
-  DeferDirTimes(JoinPath(comps, comps.size()), e);
+  DeferDirTimes(path::Join(comps, comps.size()), e);
   return Ok();
 }
 
@@ -217,7 +215,7 @@ Status ApplyJob::ApplyOpaque(int dir_fd) {
 
 Status ApplyJob::CreateHardlink(int parent, const std::string& base,
                                 const std::vector<std::string>& comps, const char* target) {
-  auto tcomps = CleanPath(target);
+  auto tcomps = path::SplitBelowRoot(target);
   if (!tcomps) {
     return MakeError(ErrorCode::kInvalidArgument, "hard link target `{}`: {}", target,
                      tcomps.error().message);

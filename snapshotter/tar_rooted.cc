@@ -28,42 +28,12 @@ constexpr uint64_t kInRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
 
 }  // namespace
 
-Result<std::vector<std::string>> CleanPath(std::string_view name) {
-  std::vector<std::string> comps;
-  size_t pos = 0;
-  while (pos <= name.size()) {
-    size_t slash = name.find('/', pos);
-    if (slash == std::string_view::npos) slash = name.size();
-    std::string_view c = name.substr(pos, slash - pos);
-    pos = slash + 1;
-    if (c.empty() || c == ".") continue;
-    if (c == "..") {
-      if (comps.empty()) {
-        return MakeError(ErrorCode::kInvalidArgument, "path climbs out of the root with `..`");
-      }
-      comps.pop_back();
-      continue;
-    }
-    comps.emplace_back(c);
-  }
-  return comps;
-}
-
-std::string JoinPath(const std::vector<std::string>& comps, size_t n) {
-  std::string out;
-  for (size_t i = 0; i < n && i < comps.size(); ++i) {
-    if (i > 0) out += '/';
-    out += comps[i];
-  }
-  return out;
-}
-
 Result<UniqueFd> OpenDirInRoot(int root_fd, const std::vector<std::string>& comps, size_t n,
                                bool create) {
-  UniqueFd fd(OpenAt2(root_fd, JoinPath(comps, n), kDirFlags, kInRoot));
+  UniqueFd fd(OpenAt2(root_fd, path::Join(comps, n), kDirFlags, kInRoot));
   if (fd || errno != ENOENT || !create) {
     if (fd) return fd;
-    Error e = ErrnoError(errno, fmt::format("open directory `{}`", JoinPath(comps, n)));
+    Error e = ErrnoError(errno, fmt::format("open directory `{}`", path::Join(comps, n)));
     if (errno == ENOENT) e.code = ErrorCode::kNotFound;
     return e;
   }
@@ -72,7 +42,7 @@ Result<UniqueFd> OpenDirInRoot(int root_fd, const std::vector<std::string>& comp
   UniqueFd cur(OpenAt2(root_fd, "", kDirFlags, kInRoot));
   if (!cur) return ErrnoError(errno, "open root");
   for (size_t i = 0; i < n; ++i) {
-    std::string prefix = JoinPath(comps, i + 1);
+    std::string prefix = path::Join(comps, i + 1);
     UniqueFd next(OpenAt2(root_fd, prefix, kDirFlags, kInRoot));
     if (!next && errno == ENOENT) {
       if (::mkdirat(cur.get(), comps[i].c_str(), 0755) != 0 && errno != EEXIST) {
@@ -91,13 +61,13 @@ int OpenInRoot(int root_fd, const std::string& rel, int flags) {
 }
 
 Result<UniqueFd> OpenDirNoSymlinks(int root_fd, const std::vector<std::string>& comps, size_t n) {
-  UniqueFd fd(OpenAt2(root_fd, JoinPath(comps, n), kDirFlags,
+  UniqueFd fd(OpenAt2(root_fd, path::Join(comps, n), kDirFlags,
                       RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS));
   if (!fd && errno == ELOOP) {
     return MakeError(ErrorCode::kInvalidArgument, "`{}` goes through a symlink",
-                     JoinPath(comps, n));
+                     path::Join(comps, n));
   }
-  if (!fd) return ErrnoError(errno, fmt::format("open directory `{}`", JoinPath(comps, n)));
+  if (!fd) return ErrnoError(errno, fmt::format("open directory `{}`", path::Join(comps, n)));
   return fd;
 }
 

@@ -5,19 +5,14 @@
 #include <string_view>
 #include <vector>
 
+#include "common/path.h"
 #include "common/result.h"
 #include "common/unique_fd.h"
 
 namespace cb::snapshotter::tar {
 
-/// A tar entry name split into components, relative to the root: a leading '/' is dropped
-/// (absolute paths are read as relative to the root), "." and empty components vanish and
-/// ".." removes the previous component. A ".." that would climb above the root is an error.
-/// An empty result names the root itself.
-Result<std::vector<std::string>> CleanPath(std::string_view name);
-
-/// "a/b/c" from components ("" for the root).
-std::string JoinPath(const std::vector<std::string>& comps, size_t n);
+// Entry names are split with path::SplitBelowRoot (absolute names read relative to the root,
+// a ".." above the root is an error) and joined back with path::Join.
 
 /// Opens directory `rel` (components [0, n)) of the tree rooted at `root_fd` with
 /// openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): symlinks on the way are followed but can

@@ -32,14 +32,6 @@ planner::Plan MustLower(const std::string& text, const std::string& target = "")
 
 }  // namespace
 
-TEST_CASE("ResolvePath joins and cleans like BuildKit") {
-  CHECK(planner::ResolvePath("/", "app") == "/app");
-  CHECK(planner::ResolvePath("/app", "sub/") == "/app/sub");
-  CHECK(planner::ResolvePath("/app", "/abs") == "/abs");
-  CHECK(planner::ResolvePath("/app", "../..") == "/");
-  CHECK(planner::ResolvePath("", "./x/./y") == "/x/y");
-}
-
 TEST_CASE("the classic five instructions lower to numbered steps") {
   auto plan = MustLower("FROM busybox\nWORKDIR /app\nCOPY . /app\nRUN make\nCMD [\"./app\"]\n");
   REQUIRE(plan.stages.size() == 1);
