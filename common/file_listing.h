@@ -18,7 +18,7 @@ struct ContextFile {
   std::string path;   ///< context-relative, '/'-separated ("src/main.c"; "." for the context root)
   uint32_t mode = 0;  ///< st_mode: file type and permission bits (07777)
   Digest content;     ///< regular files: SHA-256 of the content; empty otherwise
-  std::string link;   ///< symlinks: the target, as stored (never followed)
+  std::string link;   ///< symlinks: the target, as stored (never followed); devices: "major:minor"
 
   bool operator==(const ContextFile&) const = default;
 };

@@ -27,6 +27,26 @@ Result<UniqueFd> OpenNoFollow(int root_fd, const std::string& rel);
 /// directory opened O_DIRECTORY. An existing non-directory component is kExists.
 Result<UniqueFd> MkdirAll(int root_fd, const std::string& rel, unsigned mode, unsigned uid, unsigned gid);
 
+/// How messages name a file type: "a regular file", "a named pipe", "a character device", ...
+const char* FileTypeName(unsigned mode);
+
+/// Opens `rel` inside the root (symlinks followed, inside the root) without ever opening a FIFO,
+/// socket or device: the path is resolved with O_PATH and fstat'ed into `*st` first; a regular
+/// file or directory is then reopened through that descriptor (the same inode: no race with a
+/// rename) for reading, O_NONBLOCK|O_NOCTTY. Anything else comes back as the O_PATH descriptor,
+/// good for fstat and *at calls only: the caller looks at `st->st_mode`.
+Result<UniqueFd> OpenForRead(int root_fd, const std::string& rel, struct stat* st);
+
+/// Reopens an O_PATH descriptor of a regular file or directory for reading (as OpenForRead);
+/// `what` names it in errors.
+Result<UniqueFd> Reopen(int path_fd, const struct stat& st, const std::string& what);
+
+/// The content of a small regular file inside the root (a file of the image, e.g. /etc/passwd,
+/// read on the host). kNotFound when missing; anything but a regular file (FIFO, device,
+/// socket, directory) or a file larger than `max_bytes` is an error naming `rel`, returned
+/// without reading (a FIFO is never waited on, a device never read).
+Result<std::string> ReadRegularFile(int root_fd, const std::string& rel, size_t max_bytes);
+
 /// One entry seen by Walk: path relative to the walked dir ("a/b"), lstat of it, and the
 /// directory fd that contains it (valid during the callback only).
 struct WalkEntry {

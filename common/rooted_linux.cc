@@ -93,6 +93,72 @@ Result<UniqueFd> MkdirAll(int root_fd, const std::string& rel, unsigned mode, un
   return cur;
 }
 
+const char* FileTypeName(unsigned mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFLNK: return "a symlink";
+    case S_IFIFO: return "a named pipe";
+    case S_IFSOCK: return "a socket";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    default: return "a file of unknown type";
+  }
+}
+
+Result<UniqueFd> Reopen(int path_fd, const struct stat& st, const std::string& what) {
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+    return MakeError(ErrorCode::kInvalidArgument, "`{}` is {}, not a regular file", what, FileTypeName(st.st_mode));
+  // Through the descriptor's magic link: exactly the inode that was checked, whatever has been
+  // renamed over the path since.
+  int flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+  std::string self = fmt::format("/proc/self/fd/{}", path_fd);
+  UniqueFd fd(::open(self.c_str(), flags));
+  if (!fd) return ErrnoError(errno, fmt::format("open `{}`", what));
+  struct stat again;
+  if (::fstat(fd.get(), &again) != 0) return ErrnoError(errno, fmt::format("stat `{}`", what));
+  if (again.st_ino != st.st_ino || again.st_dev != st.st_dev)
+    return MakeError(ErrorCode::kFailed, "`{}` changed while it was opened", what);
+  return fd;
+}
+
+Result<UniqueFd> OpenForRead(int root_fd, const std::string& rel, struct stat* st) {
+  int fd = Openat2(root_fd, Rel(rel).c_str(), O_PATH, 0, kInRoot);
+  if (fd < 0) return OpenError(errno, rel);
+  UniqueFd path(fd);
+  if (::fstat(path.get(), st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", rel));
+  if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode)) return path;
+  return Reopen(path.get(), *st, rel.empty() ? "/" : rel);
+}
+
+Result<std::string> ReadRegularFile(int root_fd, const std::string& rel, size_t max_bytes) {
+  struct stat st;
+  UniqueFd fd = CB_TRY(OpenForRead(root_fd, rel, &st));
+  if (!S_ISREG(st.st_mode))
+    return MakeError(ErrorCode::kInvalidArgument, "`{}` is {}, not a regular file", rel, FileTypeName(st.st_mode));
+  auto too_large = [&] {
+    return MakeError(ErrorCode::kInvalidArgument, "`{}` is larger than {} bytes", rel, max_bytes);
+  };
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) return too_large();
+  std::string out;
+  out.resize(std::min<size_t>(static_cast<size_t>(st.st_size), max_bytes) + 1);
+  size_t got = 0;
+  for (;;) {
+    if (got == out.size()) {
+      if (got > max_bytes) return too_large();  // grew since the stat
+      out.resize(std::min(out.size() * 2, max_bytes + 1));
+    }
+    ssize_t n = ::read(fd.get(), out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError(errno, fmt::format("read `{}`", rel));
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got > max_bytes) return too_large();
+  out.resize(got);
+  return out;
+}
+
 namespace {
 
 Status WalkDir(int dir_fd, const std::string& prefix, const std::function<Status(const WalkEntry&)>& fn) {

@@ -93,6 +93,45 @@ Status WriteFile(int src_fd, const struct stat& st, int dir_fd, const std::strin
   return Ok();
 }
 
+/// A FIFO, device node or socket found at context path `what`: FIFOs and devices are made anew
+/// at dir/name (never opened, as BuildKit's copy does), a socket is skipped with a warning (a
+/// layer cannot hold one; the context hasher leaves it out of the key likewise).
+Status CopySpecial(const struct stat& st, int dir_fd, const std::string& name, const std::string& target,
+                   const std::string& what, const CopyRequest& req) {
+  if (S_ISSOCK(st.st_mode)) {
+    if (req.warn) req.warn(fmt::format("`{}` is a socket: skipped", what));
+    return Ok();
+  }
+  if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode))
+    return MakeError(ErrorCode::kUnsupported, "`{}` is {}: cannot be copied", what, rooted::FileTypeName(st.st_mode));
+  ClearSlot(dir_fd, name);
+  dev_t dev = S_ISFIFO(st.st_mode) ? 0 : st.st_rdev;
+  if (::mknodat(dir_fd, name.c_str(), (st.st_mode & S_IFMT) | 0600, dev) != 0)
+    return ErrnoError(errno, fmt::format("mknod `{}`", target));
+  if (::fchownat(dir_fd, name.c_str(), req.uid, req.gid, AT_SYMLINK_NOFOLLOW) != 0)
+    return ErrnoError(errno, fmt::format("chown `{}`", target));
+  if (::fchmodat(dir_fd, name.c_str(), ModeFor(req, st.st_mode), 0) != 0)
+    return ErrnoError(errno, fmt::format("chmod `{}`", target));
+  struct timespec ts[2] = {st.st_atim, st.st_mtim};
+  ::utimensat(dir_fd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
+  return Ok();
+}
+
+/// Opens the regular file `name` (lstat'ed as `st`) below `dir_fd` for copying: never a FIFO
+/// or device swapped in since the walk (O_NONBLOCK|O_NOCTTY, then checked to be that file).
+Result<UniqueFd> OpenWalkedFile(int dir_fd, const std::string& name, const struct stat& st, const std::string& what) {
+  UniqueFd in(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (!in) {
+    if (errno == ELOOP) return MakeError(ErrorCode::kFailed, "context changed during build: {}", what);
+    return ErrnoError(errno, fmt::format("open `{}`", what));
+  }
+  struct stat now;
+  if (::fstat(in.get(), &now) != 0) return ErrnoError(errno, fmt::format("stat `{}`", what));
+  if (!S_ISREG(now.st_mode) || now.st_ino != st.st_ino || now.st_dev != st.st_dev)
+    return MakeError(ErrorCode::kFailed, "context changed during build: {}", what);
+  return in;
+}
+
 bool Excluded(const CopyRequest& req, const std::string& rel) {
   for (const auto& p : req.excludes) {
     std::string pat = p;
@@ -180,8 +219,7 @@ Status CopyEntry(const rooted::WalkEntry& e, int root_fd, const std::string& des
     if (::fchmodat(dir.get(), name, ModeFor(req, e.st.st_mode), 0) != 0)
       return ErrnoError(errno, fmt::format("chmod `{}`", target));
   } else if (S_ISREG(e.st.st_mode)) {
-    UniqueFd in(::openat(e.parent_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!in) return ErrnoError(errno, fmt::format("open `{}`", e.rel));
+    UniqueFd in = CB_TRY(OpenWalkedFile(e.parent_fd, e.name, e.st, ctx_path));
     CB_TRY(WriteFile(in.get(), e.st, dir.get(), e.name, target, req));
   } else if (S_ISLNK(e.st.st_mode)) {
     char buf[4096];
@@ -191,8 +229,9 @@ Status CopyEntry(const rooted::WalkEntry& e, int root_fd, const std::string& des
     ClearSlot(dir.get(), e.name);
     if (::symlinkat(buf, dir.get(), name) != 0) return ErrnoError(errno, fmt::format("symlink `{}`", target));
     ::fchownat(dir.get(), name, req.uid, req.gid, AT_SYMLINK_NOFOLLOW);
+  } else {
+    CB_TRY(CopySpecial(e.st, dir.get(), e.name, target, ctx_path, req));
   }
-  // Sockets, FIFOs and devices in a build context are skipped, as BuildKit does.
   return Ok();
 }
 
@@ -243,14 +282,13 @@ Status CopyRemote(const CopyRequest& req, int root_fd, const CopyRequest::Remote
 
 Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool dest_dir, CopyPlan* plan) {
   if (auto r = req.remote.find(src); r != req.remote.end()) return CopyRemote(req, root_fd, r->second, dest_dir, plan);
-  auto in = rooted::Open(req.context_fd, src, O_RDONLY);
+  struct stat st;
+  auto in = rooted::OpenForRead(req.context_fd, src, &st);  // a FIFO or device: O_PATH, never opened
   if (!in) {
     if (in.error().code == ErrorCode::kNotFound)
       return MakeError(ErrorCode::kNotFound, "source `{}` not found", src);
     return std::move(in).error();
   }
-  struct stat st;
-  if (::fstat(in->get(), &st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", src));
   std::string base = req.dest == "/" ? "" : req.dest;
   if (req.parents && !path::RelativeToRoot(src).empty()) {
     std::string rel = path::RelativeToRoot(src);
@@ -287,6 +325,7 @@ Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool
   std::string parent = slash == 0 ? "/" : target.substr(0, slash);
   UniqueFd dir = CB_TRY(rooted::MkdirAll(root_fd, parent, 0755, req.uid, req.gid));
   CB_TRY(Claim(req, plan, root_fd, target, false));
+  if (!S_ISREG(st.st_mode)) return CopySpecial(st, dir.get(), target.substr(slash + 1), target, path::RelativeToRoot(src), req);
   return WriteFile(in->get(), st, dir.get(), target.substr(slash + 1), target, req);
 }
 
@@ -419,9 +458,9 @@ Status LinkUnchanged(const CopyRequest& req, CopyPlan& plan, int upper_fd) {
       }
       // Copied from the source as the first pass would have (the directory is in the upper
       // dir, so writing there is what the overlay would have done).
-      UniqueFd in = CB_TRY(rooted::Open(req.context_fd, p.source, O_RDONLY | O_NOFOLLOW));
       struct stat st;
-      if (::fstat(in.get(), &st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", p.source));
+      UniqueFd in = CB_TRY(rooted::OpenForRead(req.context_fd, p.source, &st));
+      if (!S_ISREG(st.st_mode)) return MakeError(ErrorCode::kFailed, "context changed during build: {}", p.source);
       CB_TRY(WriteFile(in.get(), st, dir->get(), name, target, req));
       ++copied;
     }

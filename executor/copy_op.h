@@ -52,6 +52,8 @@ struct CopyRequest {
   /// Set: regular files below a source directory whose context path is in `reuse->same` are
   /// not written through the mount but left in CopyPlan::pending for LinkUnchanged.
   const CopyReuse* reuse = nullptr;
+  /// Told about each source entry that is skipped (a socket), with a message naming it.
+  std::function<void(const std::string&)> warn;
 };
 
 /// What CopyFromContext left for after the mount: files to link from the previous build.
@@ -75,7 +77,10 @@ Result<std::vector<std::string>> ExpandSourcePattern(int root_fd, const std::str
 /// Docker's rules: a directory source copies its contents into dest; a file source goes to
 /// dest, or dest/<name> when dest is a directory (trailing '/', several sources, or an existing
 /// directory). Both sides are resolved inside their roots; symlinks below a source are copied
-/// as symlinks. Modes and mtimes are kept, owners set to uid:gid.
+/// as symlinks. Modes and mtimes are kept, owners set to uid:gid. Special files are never opened:
+/// FIFOs and device nodes are made anew (mknod, same type and device numbers, as BuildKit),
+/// sockets are skipped with a warning (req.warn). A regular file is read from one descriptor
+/// that was checked to be a regular file first.
 /// With `plan`, files eligible for reuse (req.reuse) are only recorded there; their parent
 /// directories are made part of the new layer (copied up) as writing them would.
 Status CopyFromContext(const CopyRequest& req, int root_fd, CopyPlan* plan = nullptr);

@@ -331,6 +331,7 @@ Status ExecCopy(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& sn
   cr.excludes = c.excludes;
   cr.parents = c.parents;
   cr.add = c.add;
+  cr.warn = [&](const std::string& m) { ctx.progress.Output(s.number, "warning: " + m); };
   for (const auto& h : c.heredocs) cr.inline_files.emplace_back(h.name, h.content);
   if (!c.chown.empty()) {
     Identity id = CB_TRY(ResolveChown(root.get(), c.chown));

@@ -12,15 +12,16 @@
 namespace cb::executor {
 namespace {
 
-/// Reads a small file inside the root; empty when missing.
-std::string ReadInRoot(int root_fd, const std::string& path) {
-  auto fd = rooted::Open(root_fd, path, O_RDONLY);
-  if (!fd) return "";
-  std::string out;
-  char buf[8192];
-  ssize_t n;
-  while ((n = ::read(fd->get(), buf, sizeof buf)) > 0 && out.size() < (4u << 20)) out.append(buf, static_cast<size_t>(n));
-  return out;
+constexpr size_t kMaxUserDb = size_t{4} << 20;
+
+/// /etc/passwd or /etc/group of the image, read on the host: empty when missing; anything but a
+/// regular file of at most 4 MiB is an error naming it (a FIFO there must not hang the build,
+/// a device node there must not be read).
+Result<std::string> ReadInRoot(int root_fd, const std::string& path) {
+  auto text = rooted::ReadRegularFile(root_fd, path, kMaxUserDb);
+  if (!text && text.error().code == ErrorCode::kNotFound) return std::string();
+  if (!text) return MakeError(text.error().code, "the image's {}: {}", path, text.error().message);
+  return text;
 }
 
 std::vector<std::string> SplitColon(const std::string& line) {
@@ -89,8 +90,8 @@ Result<Identity> ResolveUser(int root_fd, const std::string& spec) {
   if (spec.empty()) return id;
   std::string user = spec.substr(0, spec.find(':'));
   std::string group = spec.find(':') == std::string::npos ? "" : spec.substr(spec.find(':') + 1);
-  auto users = Parse(ReadInRoot(root_fd, "/etc/passwd"), false);
-  auto groups = Parse(ReadInRoot(root_fd, "/etc/group"), true);
+  auto users = Parse(CB_TRY(ReadInRoot(root_fd, "/etc/passwd")), false);
+  auto groups = Parse(CB_TRY(ReadInRoot(root_fd, "/etc/group")), true);
   const Entry* found = nullptr;
   if (auto n = Numeric(user)) {
     id.uid = *n;
@@ -120,11 +121,11 @@ Result<Identity> ResolveChown(int root_fd, const std::string& spec) {
   if (spec.empty()) return id;
   std::string user = spec.substr(0, spec.find(':'));
   std::string group = spec.find(':') == std::string::npos ? "" : spec.substr(spec.find(':') + 1);
-  auto users = Parse(ReadInRoot(root_fd, "/etc/passwd"), false);
   if (auto n = Numeric(user)) {
     id.uid = *n;
     id.gid = *n;  // Docker: --chown=1000 means 1000:1000
   } else {
+    auto users = Parse(CB_TRY(ReadInRoot(root_fd, "/etc/passwd")), false);
     const Entry* found = nullptr;
     for (const auto& e : users)
       if (e.name == user) found = &e;
@@ -133,7 +134,7 @@ Result<Identity> ResolveChown(int root_fd, const std::string& spec) {
     id.gid = found->gid;
   }
   if (!group.empty()) {
-    auto groups = Parse(ReadInRoot(root_fd, "/etc/group"), true);
+    auto groups = Parse(CB_TRY(ReadInRoot(root_fd, "/etc/group")), true);
     id.gid = CB_TRY_CTX(GroupId(groups, group), "--chown");
   }
   return id;

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,6 +77,11 @@ bool WalkExcluded(const IgnoreMatcher& m, const std::string& rel, IgnoreMatchInf
   }
   *info = std::move(cur);
   return excluded;
+}
+
+/// How a device node's numbers enter the listing (in place of a link target): "major:minor".
+std::string DeviceNumbers(const struct stat& st) {
+  return fmt::format("{}:{}", major(st.st_rdev), minor(st.st_rdev));
 }
 
 bool HasWildcard(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
@@ -216,6 +222,7 @@ class ParallelWalk {
         if (errno == ENOENT) continue;  // removed while we walk
         return ErrnoError(errno, fmt::format("stat `{}`", rel));
       }
+      if (S_ISSOCK(st.st_mode)) continue;  // COPY skips sockets (a layer cannot hold one)
       bool excluded = ignore_ && ignore_->ExcludedInWalk(rel, info, &child);
       if (excluded && (!S_ISDIR(st.st_mode) || ignore_->CanSkipDir(rel))) continue;
       if (!excluded) {
@@ -225,6 +232,8 @@ class ParallelWalk {
           ssize_t n = ::readlinkat(dir->get(), name.c_str(), buf, sizeof buf);
           if (n < 0) return ErrnoError(errno, fmt::format("readlink `{}`", rel));
           f.link.assign(buf, static_cast<size_t>(n));
+        } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+          f.link = DeviceNumbers(st);
         } else if (S_ISREG(st.st_mode) && !(cache_ && cache_->Lookup(rel, st, &f.content))) {
           todo.push_back(node->files.size());
         }
@@ -369,14 +378,15 @@ Status ContextHasher::HashTree(const std::vector<std::string>& sources, std::vec
     IgnoreMatchInfo info;
     if (ignore_ && s.rel != "." && WalkExcluded(*ignore_, s.rel, &info))
       return MakeError(ErrorCode::kNotFound, "source `{}` not found in build context (excluded by .dockerignore)", src);
-    auto fd = rooted::Open(root_.get(), s.rel, O_RDONLY | O_NONBLOCK);
+    // A FIFO or device is only resolved (O_PATH), never opened.
+    auto fd = rooted::OpenForRead(root_.get(), s.rel, &s.st);
     if (!fd) {
       if (fd.error().code == ErrorCode::kNotFound)
         return MakeError(ErrorCode::kNotFound, "source `{}` not found in build context", src);
       return std::move(fd).error();
     }
-    if (::fstat(fd->get(), &s.st) != 0) return ErrnoError(errno, fmt::format("stat `{}`", src));
     s.self = {s.rel, static_cast<uint32_t>(s.st.st_mode), {}, {}};
+    if (S_ISCHR(s.st.st_mode) || S_ISBLK(s.st.st_mode)) s.self.link = DeviceNumbers(s.st);
     if (S_ISREG(s.st.st_mode)) {
       // The named source itself (resolved inside the root, links followed).
       if (!(stat_cache_ && stat_cache_->Lookup(s.rel, s.st, &s.self.content))) {
@@ -400,7 +410,7 @@ Status ContextHasher::HashTree(const std::vector<std::string>& sources, std::vec
   files.reserve(total);
   for (auto& s : roots) {
     starts.push_back(files.size());
-    files.push_back(std::move(s.self));
+    if (!S_ISSOCK(s.self.mode)) files.push_back(std::move(s.self));  // COPY skips sockets
     if (s.tree) Flatten(*s.tree, files);
   }
   for (const auto& f : files) stats.files += S_ISREG(f.mode) ? 1 : 0;

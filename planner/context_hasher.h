@@ -65,7 +65,8 @@ class ContextHasher {
 
   /// A digest over the given sources (paths relative to the context, as written): for each
   /// source its name, then for every entry below it (itself for a file) its relative path,
-  /// st_mode (type and permission bits), and content digest or link target. Times and owners
+  /// st_mode (type and permission bits), and content digest, link target or device numbers
+  /// (FIFOs and devices are never opened; sockets are left out, as COPY skips them). Times and owners
   /// are left out: COPY writes files as 0:0 (or --chown, which the caller keys itself) and
   /// layer times are clamped. kNotFound names the missing source. Wildcards are NOT expanded
   /// here: call ExpandSources first.

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common/digest.h"
@@ -85,5 +86,40 @@ TEST_CASE("rooted paths never leave their root") {
     return Ok();
   }));
   CHECK(seen == std::vector<std::string>{"rel", "sub", "sub/up", "tmp", "tmp/new"});
+  CHECK(fs::RemoveTree(*dir));
+}
+
+TEST_CASE("ReadRegularFile never waits on a FIFO nor reads a device, and caps the size") {
+  auto dir = fs::MakeTempDir("/tmp", "cb-rooted-read-");
+  REQUIRE(dir);
+  REQUIRE(fs::MakeDirs(*dir + "/etc"));
+  REQUIRE(fs::WriteFileAtomic(*dir + "/etc/passwd", "root:x:0:0::/root:/bin/sh\n"));
+  REQUIRE(::mkfifo((*dir + "/etc/fifo").c_str(), 0644) == 0);
+  REQUIRE(::symlink("/etc/passwd", (*dir + "/etc/link").c_str()) == 0);
+  bool root_user = ::geteuid() == 0;
+  if (root_user) REQUIRE(::mknod((*dir + "/etc/zero").c_str(), S_IFCHR | 0644, makedev(1, 5)) == 0);
+  auto root = rooted::OpenRoot(*dir);
+  REQUIRE(root);
+  CHECK(*rooted::ReadRegularFile(root->get(), "/etc/passwd", 1024) == "root:x:0:0::/root:/bin/sh\n");
+  CHECK(*rooted::ReadRegularFile(root->get(), "/etc/link", 1024) == "root:x:0:0::/root:/bin/sh\n");  // in the root
+  auto fifo = rooted::ReadRegularFile(root->get(), "/etc/fifo", 1024);  // returns at once
+  REQUIRE_FALSE(fifo);
+  CHECK(fifo.error().message == "`/etc/fifo` is a named pipe, not a regular file");
+  if (root_user) {
+    auto zero = rooted::ReadRegularFile(root->get(), "/etc/zero", 1024);
+    REQUIRE_FALSE(zero);
+    CHECK(zero.error().message == "`/etc/zero` is a character device, not a regular file");
+  }
+  auto dir_read = rooted::ReadRegularFile(root->get(), "/etc", 1024);
+  CHECK(dir_read.error().message == "`/etc` is a directory, not a regular file");
+  auto big = rooted::ReadRegularFile(root->get(), "/etc/passwd", 8);
+  CHECK(big.error().message == "`/etc/passwd` is larger than 8 bytes");
+  CHECK(rooted::ReadRegularFile(root->get(), "/etc/missing", 8).error().code == ErrorCode::kNotFound);
+  struct stat st;
+  auto path_fd = rooted::OpenForRead(root->get(), "etc/fifo", &st);  // O_PATH: usable for fstat only
+  REQUIRE(path_fd);
+  CHECK(S_ISFIFO(st.st_mode));
+  char c;
+  CHECK(::read(path_fd->get(), &c, 1) < 0);
   CHECK(fs::RemoveTree(*dir));
 }
