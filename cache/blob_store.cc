@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
+#include <vector>
 
 #include "common/fs.h"
 
@@ -35,6 +36,45 @@ Status BlobWriter::Write(std::string_view data) {
   return Ok();
 }
 
+namespace {
+
+/// SHA-256 of an open file from offset 0 (pread: the fd's offset is left alone).
+Result<Digest> HashFd(int fd, const std::string& what) {
+  Sha256 h;
+  std::vector<char> buf(1 << 16);
+  for (off_t off = 0;;) {
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, fmt::format("read {}", what));
+    }
+    if (n == 0) break;
+    h.Update(buf.data(), static_cast<size_t>(n));
+    off += n;
+  }
+  return h.Finish();
+}
+
+const char* KindOf(mode_t m) {
+  if (S_ISLNK(m)) return "a symbolic link";
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISCHR(m) || S_ISBLK(m)) return "a device node";
+  return "not a regular file";
+}
+
+/// Removes whatever is at `path`: a directory as a tree, anything else unlinked (never followed).
+Status RemoveAny(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT ? Ok() : ErrnoError(errno, fmt::format("stat `{}`", path));
+  if (S_ISDIR(st.st_mode)) return fs::RemoveTree(path);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError(errno, fmt::format("remove `{}`", path));
+  return Ok();
+}
+
+}  // namespace
+
 Status BlobWriter::Commit(const Digest& expected, int64_t expected_size) {
   if (::fsync(fd_.get()) != 0) return ErrnoError(errno, fmt::format("fsync `{}`", path_));
   struct stat st;
@@ -42,13 +82,19 @@ Status BlobWriter::Commit(const Digest& expected, int64_t expected_size) {
   if (expected_size >= 0 && st.st_size != expected_size)
     return MakeError(ErrorCode::kCorrupt, "blob {}: size {} does not match the expected {}",
                      expected.ToString(), st.st_size, expected_size);
-  Digest got = CB_TRY(Sha256OfFile(path_));
+  Digest got = CB_TRY(HashFd(fd_.get(), fmt::format("`{}`", path_)));
   if (got != expected)
     return MakeError(ErrorCode::kCorrupt, "blob {}: content hashes to {}", expected.ToString(),
                      got.ToString());
   std::string dst = blobs_dir_ + "/" + expected.Hex();
-  if (::rename(path_.c_str(), dst.c_str()) != 0)
-    return ErrnoError(errno, fmt::format("rename `{}` to `{}`", path_, dst));
+  if (::rename(path_.c_str(), dst.c_str()) != 0) {
+    // A directory squatting on the blob's name (a damaged store): remove it, then retry.
+    if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST)
+      return ErrnoError(errno, fmt::format("rename `{}` to `{}`", path_, dst));
+    CB_TRY(RemoveAny(dst));
+    if (::rename(path_.c_str(), dst.c_str()) != 0)
+      return ErrnoError(errno, fmt::format("rename `{}` to `{}`", path_, dst));
+  }
   done_ = true;
   fd_.reset();
   return fs::SyncDir(blobs_dir_);
@@ -127,65 +173,119 @@ Result<std::unique_ptr<BlobWriter>> BlobStore::NewWriter() {
 
 Result<Digest> BlobStore::Put(std::string_view data) {
   Digest d = Sha256Of(data);
-  if (Has(d)) return d;
+  // An existing copy is kept only if it is sound (a corrupt one is removed by the check).
+  if (HasVerified(d)) return d;
   auto w = CB_TRY(NewWriter());
   CB_TRY(w->Write(data));
   CB_TRY(w->Commit(d, static_cast<int64_t>(data.size())));
   return d;
 }
 
+Error BlobStore::Discard(const Digest& d, std::string_view why) const {
+  {
+    std::lock_guard<std::mutex> lock(verified_mu_);
+    verified_.erase(d);
+  }
+  Status removed = RemoveAny(PathOf(d));
+  return MakeError(ErrorCode::kCorrupt, "blob {} is corrupt ({}); {}", d.ToString(), why,
+                   removed ? "removed" : "could not remove it: " + removed.error().message);
+}
+
+Result<UniqueFd> BlobStore::OpenRegular(const Digest& d) const {
+  std::string path = PathOf(d);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
+  struct stat st;
+  if (!fd) {
+    int err = errno;
+    if (err == ENOENT) return MakeError(ErrorCode::kNotFound, "blob {} not found", d.ToString());
+    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return Discard(d, KindOf(st.st_mode));
+    return ErrnoError(err, fmt::format("open blob {}", d.ToString()));
+  }
+  if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, fmt::format("stat blob {}", d.ToString()));
+  if (!S_ISREG(st.st_mode)) {
+    fd.reset();
+    return Discard(d, KindOf(st.st_mode));
+  }
+  // Regular files ignore O_NONBLOCK; clear it anyway so readers see ordinary blocking reads.
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+Status BlobStore::Check(const Digest& d, int fd, bool memo) const {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoError(errno, fmt::format("stat blob {}", d.ToString()));
+  FileId id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<int64_t>(st.st_size),
+            static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+  if (memo) {
+    std::lock_guard<std::mutex> lock(verified_mu_);
+    if (auto it = verified_.find(d); it != verified_.end() && it->second == id) return Ok();
+  }
+  Digest got = CB_TRY(HashFd(fd, "blob " + d.ToString()));
+  if (got != d) return Discard(d, "content hashes to " + got.ToString());
+  std::lock_guard<std::mutex> lock(verified_mu_);
+  verified_[d] = id;
+  return Ok();
+}
+
 Result<std::string> BlobStore::Get(const Digest& d) const {
-  auto data = fs::ReadFile(PathOf(d));
-  if (!data) {
-    Error e = std::move(data).error();
-    if (e.code == ErrorCode::kNotFound) e.message = fmt::format("blob {} not found", d.ToString());
-    return e;
+  UniqueFd fd = CB_TRY(OpenRegular(d));
+  std::string data;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError(errno, fmt::format("read blob {}", d.ToString()));
+    }
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
   }
-  if (Sha256Of(*data) != d) {
-    ::unlink(PathOf(d).c_str());
-    return MakeError(ErrorCode::kCorrupt, "blob {} is corrupt (content does not match its digest); removed",
-                     d.ToString());
-  }
+  if (Sha256Of(data) != d) return Discard(d, "content does not match its digest");
   return data;
 }
 
 Result<UniqueFd> BlobStore::Open(const Digest& d) const {
-  if (!Has(d)) return MakeError(ErrorCode::kNotFound, "blob {} not found", d.ToString());
-  CB_TRY(Verify(d));
-  return OpenUnverified(d);
-}
-
-Result<UniqueFd> BlobStore::OpenUnverified(const Digest& d) const {
-  UniqueFd fd(::open(PathOf(d).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    Error e = ErrnoError(errno, fmt::format("open blob {}", d.ToString()));
-    if (errno == ENOENT) e.code = ErrorCode::kNotFound;
-    return e;
-  }
+  UniqueFd fd = CB_TRY(OpenRegular(d));
+  CB_TRY(Check(d, fd.get(), true));
   return fd;
 }
 
+Result<UniqueFd> BlobStore::OpenUnverified(const Digest& d) const { return OpenRegular(d); }
+
 Status BlobStore::Verify(const Digest& d) const {
-  Digest got = CB_TRY(Sha256OfFile(PathOf(d)));
-  if (got != d) {
-    ::unlink(PathOf(d).c_str());
-    return MakeError(ErrorCode::kCorrupt, "blob {} is corrupt (content hashes to {}); removed",
-                     d.ToString(), got.ToString());
-  }
-  return Ok();
+  UniqueFd fd = CB_TRY(OpenRegular(d));
+  return Check(d, fd.get(), false);
 }
 
-bool BlobStore::Has(const Digest& d) const { return fs::Exists(PathOf(d)); }
+bool BlobStore::Has(const Digest& d) const {
+  struct stat st;
+  if (::lstat(PathOf(d).c_str(), &st) != 0) return false;
+  if (S_ISREG(st.st_mode)) return true;
+  (void)Discard(d, KindOf(st.st_mode));
+  return false;
+}
+
+bool BlobStore::HasVerified(const Digest& d) const {
+  auto fd = OpenRegular(d);
+  return fd && Check(d, fd->get(), true);
+}
 
 Result<int64_t> BlobStore::Size(const Digest& d) const {
   struct stat st;
-  if (::stat(PathOf(d).c_str(), &st) != 0) return ErrnoError(errno, fmt::format("stat blob {}", d.ToString()));
+  if (::lstat(PathOf(d).c_str(), &st) != 0) {
+    if (errno == ENOENT) return MakeError(ErrorCode::kNotFound, "blob {} not found", d.ToString());
+    return ErrnoError(errno, fmt::format("stat blob {}", d.ToString()));
+  }
+  if (!S_ISREG(st.st_mode)) return Discard(d, KindOf(st.st_mode));
   return static_cast<int64_t>(st.st_size);
 }
 
 Status BlobStore::Remove(const Digest& d) {
-  if (::unlink(PathOf(d).c_str()) != 0 && errno != ENOENT)
-    return ErrnoError(errno, fmt::format("remove blob {}", d.ToString()));
+  {
+    std::lock_guard<std::mutex> lock(verified_mu_);
+    verified_.erase(d);
+  }
+  CB_TRY_CTX(RemoveAny(PathOf(d)), "remove blob {}", d.ToString());
   return Ok();
 }
 

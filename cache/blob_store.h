@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +41,12 @@ class BlobWriter {
 
 /// Thread-safe; several processes may share one root (ingest names are unique, renames atomic).
 ///
+/// A damaged store: a blob path is only ever opened with O_NOFOLLOW|O_NONBLOCK and looked at with
+/// lstat, never through a link, and never blocks on a FIFO. Whatever is at a blob path that is
+/// not a regular file whose bytes hash to its name (a symlink, a directory, a FIFO, wrong bytes)
+/// is corrupt: the call that meets it removes it and answers as for a missing blob (Has: false)
+/// or with kCorrupt naming the digest (Get, Open, Verify), so that the caller can remake it.
+///
 /// Liveness: every open BlobStore holds a shared flock on <root>/lock for its lifetime, so every
 /// cbuild process using a root (build, run, save, ...) is visible; garbage collection converts it
 /// to an exclusive lock (LockExclusive) and so never deletes what a running process uses. The
@@ -66,19 +74,43 @@ class BlobStore {
   Result<UniqueFd> Open(const Digest& d) const;
   /// Opens without the check, for readers that hash what they read themselves.
   Result<UniqueFd> OpenUnverified(const Digest& d) const;
-  /// Every stored blob's digest (unordered).
+  /// Every stored blob's digest (unordered); names that are no digest are left out.
   Result<std::vector<Digest>> List() const;
-  /// Re-hashes a stored blob; a mismatch removes it and returns kCorrupt naming the digest.
+  /// Re-hashes a stored blob (always: no memo); a mismatch removes it and returns kCorrupt naming the digest.
   Status Verify(const Digest& d) const;
+  /// A regular file is at the blob's path (its content is checked when it is read).
   bool Has(const Digest& d) const;
+  /// A sound copy is stored: a regular file whose content hashes to `d` (hashed once per
+  /// process and file, later Opens of the same file are not hashed again). A corrupt copy is
+  /// removed (false), so that the caller remakes or re-fetches it.
+  bool HasVerified(const Digest& d) const;
+  /// The blob's size (lstat); kNotFound when absent, kCorrupt (removed) when not a regular file.
   Result<int64_t> Size(const Digest& d) const;
   std::string PathOf(const Digest& d) const;
+  /// Removes whatever is at the blob's path (a directory too); missing is fine.
   Status Remove(const Digest& d);
 
  private:
+  /// The blob opened without following links or blocking: kNotFound, or kCorrupt (removed)
+  /// when it is not a regular file.
+  Result<UniqueFd> OpenRegular(const Digest& d) const;
+  /// Removes a corrupt blob and returns the kCorrupt error that says so.
+  Error Discard(const Digest& d, std::string_view why) const;
+  /// Hashes the open blob from its start and compares; kCorrupt (removed) on a mismatch.
+  /// `memo`: skip the hash when this process already verified this very file (same inode,
+  /// size and change time — blobs are never modified in place, only replaced).
+  Status Check(const Digest& d, int fd, bool memo) const;
+
   explicit BlobStore(std::string root);
   std::string root_;
   UniqueFd lock_fd_;
+  struct FileId {
+    uint64_t dev, ino;
+    int64_t size, ctime_ns;
+    bool operator==(const FileId&) const = default;
+  };
+  mutable std::mutex verified_mu_;
+  mutable std::map<Digest, FileId> verified_;
 };
 
 }  // namespace cb::cache

@@ -161,7 +161,7 @@ Result<image::Image> MaterializeImage(Store& store, const image::Image& img, Com
   std::vector<size_t> todo;
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const auto& l = m.layers[i];
-    bool have = store.blobs().Has(l.digest);
+    bool have = store.blobs().HasVerified(l.digest);  // a corrupt blob is removed and remade below
     bool keep = force ? (have && l.media_type == snapshotter::LayerMediaType(*force))
                       : (have && (IsCompressed(l.media_type) || dflt == Compression::kNone));
     if (!keep) todo.push_back(i);

@@ -1,6 +1,8 @@
 // BlobStore robustness (corruption, stale ingests, root lock) and the gc planning rules.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -129,4 +131,85 @@ TEST_CASE("sizes parse like docker's --keep-storage and print like docker's df")
   CHECK_FALSE(ParseSize("5 parsecs").has_value());
   CHECK(FormatSize(0) == "0B");
   CHECK(FormatSize(1234567) == "1.23MB");
+}
+
+namespace {
+/// Puts a blob, then replaces it with `kind`: "symlink" (to a sound copy elsewhere), "dir",
+/// "fifo" or "bytes" (wrong content).
+Digest Damaged(BlobStore& bs, const std::string& root, const std::string& kind) {
+  std::string data = "blob to damage: " + kind;
+  Digest d = *bs.Put(data);
+  std::string p = bs.PathOf(d);
+  REQUIRE(::unlink(p.c_str()) == 0);
+  if (kind == "symlink") {
+    REQUIRE(fs::WriteFileAtomic(root + "/elsewhere-" + kind, data).has_value());
+    REQUIRE(::symlink((root + "/elsewhere-" + kind).c_str(), p.c_str()) == 0);
+  } else if (kind == "dir") {
+    REQUIRE(fs::MakeDirs(p + "/sub").has_value());
+  } else if (kind == "fifo") {
+    REQUIRE(::mkfifo(p.c_str(), 0644) == 0);
+  } else {
+    REQUIRE(fs::WriteFileAtomic(p, "wrong bytes").has_value());
+  }
+  return d;
+}
+const char* kDamages[] = {"symlink", "dir", "fifo", "bytes"};
+}  // namespace
+
+TEST_CASE("a blob replaced by a symlink, a directory, a FIFO or wrong bytes is corrupt: never followed, never blocks, removed") {
+  TempRoot r;
+  auto bs = std::move(BlobStore::Open(r.dir)).value();
+  for (const char* kind : kDamages) {
+    CAPTURE(kind);
+    for (int op = 0; op < 4; ++op) {
+      CAPTURE(op);
+      Digest d = Damaged(*bs, r.dir, kind);
+      Error e;
+      if (op == 0) e = bs->Get(d).error();
+      if (op == 1) e = bs->Open(d).error();
+      if (op == 2) e = bs->Verify(d).error();
+      if (op == 3) {
+        // Has answers without reading; a wrong-bytes file is only found when read.
+        bool has = bs->Has(d);
+        CHECK(has == (std::string(kind) == "bytes"));
+        CHECK_FALSE(bs->HasVerified(d));
+        e = bs->Get(d).error();
+        CHECK(e.code == ErrorCode::kNotFound);
+        continue;
+      }
+      CHECK(e.code == ErrorCode::kCorrupt);
+      CHECK(e.message.find(d.ToString()) != std::string::npos);
+      struct stat st;
+      CHECK(::lstat(bs->PathOf(d).c_str(), &st) != 0);
+    }
+    // Put remakes it whatever was there; the symlink's target is untouched.
+    Digest d = Damaged(*bs, r.dir, kind);
+    CHECK(*bs->Put(std::string("blob to damage: ") + kind) == d);
+    CHECK(bs->Open(d).has_value());
+    CHECK(bs->Verify(d).has_value());
+  }
+  CHECK(fs::Exists(r.dir + "/elsewhere-symlink"));
+}
+
+TEST_CASE("a blob's size and removal never follow a link; Open remembers a verified file until it changes") {
+  TempRoot r;
+  auto bs = std::move(BlobStore::Open(r.dir)).value();
+  Digest d = Damaged(*bs, r.dir, "symlink");
+  auto size = bs->Size(d);
+  REQUIRE_FALSE(size.has_value());
+  CHECK(size.error().code == ErrorCode::kCorrupt);
+  Digest dir = Damaged(*bs, r.dir, "dir");
+  CHECK(bs->Remove(dir).has_value());
+  CHECK_FALSE(fs::Exists(bs->PathOf(dir)));
+  // Verified once, then rewritten in place: the change is seen.
+  Digest ok = *bs->Put("fine content");
+  CHECK(bs->Open(ok).has_value());
+  ::usleep(20'000);  // change times tick with the kernel's coarse clock
+  {
+    UniqueFd fd(::open(bs->PathOf(ok).c_str(), O_WRONLY | O_CLOEXEC));
+    REQUIRE(::pwrite(fd.get(), "F", 1, 0) == 1);
+  }
+  auto e = bs->Open(ok);
+  REQUIRE_FALSE(e.has_value());
+  CHECK(e.error().code == ErrorCode::kCorrupt);
 }
