@@ -47,13 +47,13 @@ Status Store::RecordLayerBlob(const cache::LayerRecord& rec) {
 Result<std::optional<cache::LayerRecord>> Store::FindLayerBlob(const Digest& diff_id, const std::string& media_type) {
   using Out = std::optional<cache::LayerRecord>;
   auto rec = CB_TRY(meta_->GetLayer(diff_id));
-  if (rec && rec->media_type == media_type && !rec->blob.empty() && blobs_->Has(rec->blob)) return Out(*rec);
+  if (rec && rec->media_type == media_type && !rec->blob.empty() && blobs_->HasVerified(rec->blob)) return Out(*rec);
   auto text = CB_TRY(meta_->GetCacheRecord(BlobKey(diff_id, media_type)));
   if (!text) return Out();
   auto j = nlohmann::json::parse(*text, nullptr, false);
   if (!j.is_object() || !j.contains("blob")) return Out();
   auto blob = Digest::Parse(j.value("blob", ""));
-  if (!blob || !blobs_->Has(*blob)) return Out();
+  if (!blob || !blobs_->HasVerified(*blob)) return Out();
   return Out(cache::LayerRecord{diff_id, *blob, j.value("size", int64_t{0}), media_type});
 }
 
