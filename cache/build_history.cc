@@ -6,6 +6,7 @@
 
 #include "cache/blob_store.h"
 #include "cache/metadata_store.h"
+#include "common/env_list.h"
 
 namespace cb::cache {
 
@@ -23,10 +24,9 @@ std::string ParentChanged(const MissContext& ctx) {
 std::string EnvChanged(const std::vector<std::string>& before, const std::vector<std::string>& now) {
   for (const auto& kv : now) {
     if (std::find(before.begin(), before.end(), kv) != before.end()) continue;
-    std::string k = kv.substr(0, kv.find('='));
-    std::string was = "unset";
-    for (const auto& b : before)
-      if (b.rfind(k + "=", 0) == 0) was = "`" + b.substr(k.size() + 1) + "`";
+    std::string k(env::NameOf(kv));
+    auto old = env::Get(before, k);
+    std::string was = old ? "`" + *old + "`" : "unset";
     return fmt::format("ARG/ENV {} changed: {} → `{}`", k, was, kv.substr(std::min(kv.size(), k.size() + 1)));
   }
   return {};

@@ -13,6 +13,7 @@
 #include "cli/verbs.h"
 #include "common/cancel.h"
 #include "common/fs.h"
+#include "common/key_value.h"
 #include "executor/builder.h"
 #include "executor/export.h"
 #include "sandbox/host_mount.h"
@@ -56,11 +57,11 @@ Status WriteMetadata(const std::string& path, const executor::BuildResult& r, co
 std::map<std::string, std::string> BuildArgs(const std::vector<std::string>& in) {
   std::map<std::string, std::string> out;
   for (const auto& a : in) {
-    size_t eq = a.find('=');
-    if (eq != std::string::npos) {
-      out[a.substr(0, eq)] = a.substr(eq + 1);
-    } else if (const char* v = std::getenv(a.c_str())) {
-      out[a] = v;
+    auto [name, value] = SplitKeyValue(a);
+    if (value) {
+      out[name] = *value;
+    } else if (const char* v = std::getenv(name.c_str())) {
+      out[name] = v;
     }
   }
   return out;
@@ -71,18 +72,12 @@ Result<std::map<std::string, std::string>> Secrets(const std::vector<std::string
   std::map<std::string, std::string> out;
   for (const auto& s : in) {
     std::string id, src, env;
-    size_t i = 0;
-    while (i <= s.size()) {
-      size_t j = s.find(',', i);
-      if (j == std::string::npos) j = s.size();
-      std::string f = s.substr(i, j - i);
-      size_t eq = f.find('=');
-      std::string k = f.substr(0, eq), v = eq == std::string::npos ? "" : f.substr(eq + 1);
+    for (const auto& [k, value] : SplitFields(s)) {
+      std::string v = value.value_or("");
       if (k == "id") id = v;
       else if (k == "src" || k == "source") src = v;
       else if (k == "env") env = v;
       else if (k != "type") return MakeError(ErrorCode::kInvalidArgument, "--secret `{}`: unknown field `{}`", s, k);
-      i = j + 1;
     }
     if (id.empty()) return MakeError(ErrorCode::kInvalidArgument, "--secret `{}`: id is required", s);
     if (src.empty() && env.empty()) env = id;

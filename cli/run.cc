@@ -19,7 +19,9 @@
 #include "cli/verbs.h"
 #include "common/cancel.h"
 #include "common/digest.h"
+#include "common/env_list.h"
 #include "common/fs.h"
+#include "common/key_value.h"
 #include "common/unique_fd.h"
 #include "sandbox/host_mount.h"
 #include "sandbox/sandbox.h"
@@ -30,7 +32,6 @@ namespace cb::cli {
 namespace {
 
 constexpr int kRunFailed = 125;  // cbuild itself failed, as `docker run`
-constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 int RunFail(const std::string& msg) {
   fmt::print(stderr, "cbuild: {}\n", msg);
@@ -52,28 +53,21 @@ std::vector<std::string> Argv(const image::ContainerConfig& c, const RunOptions&
   return argv;
 }
 
-bool HasVar(const std::vector<std::string>& env, const std::string& name) {
-  for (const auto& kv : env)
-    if (kv.compare(0, name.size() + 1, name + "=") == 0) return true;
-  return false;
-}
-
 /// The image's environment, then Docker's additions (PATH, HOSTNAME, TERM with -t, HOME), then -e.
 std::vector<std::string> Env(image::ImageConfig cfg, const RunOptions& o, const std::string& hostname,
                              const std::string& home) {
-  if (!HasVar(cfg.config.env, "PATH")) cfg.config.env.insert(cfg.config.env.begin(), kDefaultPath);
+  if (!env::Has(cfg.config.env, "PATH")) cfg.config.env.insert(cfg.config.env.begin(), env::DefaultPathEntry());
   cfg.SetEnv("HOSTNAME", hostname);
   if (o.tty) cfg.SetEnv("TERM", "xterm");
   for (const auto& kv : o.env) {
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos) {
-      const char* v = std::getenv(kv.c_str());  // `-e NAME` passes the caller's value, as Docker
-      if (v) cfg.SetEnv(kv, v);
-    } else {
-      cfg.SetEnv(kv.substr(0, eq), kv.substr(eq + 1));
+    auto [name, value] = SplitKeyValue(kv);
+    if (value) {
+      cfg.SetEnv(name, *value);
+    } else if (const char* v = std::getenv(name.c_str())) {
+      cfg.SetEnv(name, v);  // `-e NAME` passes the caller's value, as Docker
     }
   }
-  if (!HasVar(cfg.config.env, "HOME")) cfg.SetEnv("HOME", home);
+  if (!env::Has(cfg.config.env, "HOME")) cfg.SetEnv("HOME", home);
   return cfg.config.env;
 }
 

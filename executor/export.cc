@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/key_value.h"
 #include "sandbox/host_mount.h"
 #include "image/docker_archive.h"
 #include "image/oci_archive.h"
@@ -118,21 +119,13 @@ Result<OutputSpec> ParseOutputSpec(std::string_view spec) {
     out.dest = std::string(spec);
     return out;
   }
-  size_t i = 0;
-  while (i <= spec.size()) {
-    size_t j = spec.find(',', i);
-    if (j == std::string_view::npos) j = spec.size();
-    std::string_view kv = spec.substr(i, j - i);
-    i = j + 1;
-    if (kv.empty()) continue;
-    size_t eq = kv.find('=');
-    if (eq == std::string_view::npos)
-      return MakeError(ErrorCode::kInvalidArgument, "--output: `{}` is not KEY=VALUE", kv);
-    std::string_view k = kv.substr(0, eq), v = kv.substr(eq + 1);
+  for (const auto& [k, value] : SplitFields(spec)) {
+    if (!value) return MakeError(ErrorCode::kInvalidArgument, "--output: `{}` is not KEY=VALUE", k);
+    const std::string& v = *value;
     if (k == "type") {
-      out.type = std::string(v);
+      out.type = v;
     } else if (k == "dest") {
-      out.dest = std::string(v);
+      out.dest = v;
     } else if (k == "compression") {
       out.compression = CB_TRY(ParseCompression(v));
     } else if (k == "name") {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/cancel.h"
+#include "common/env_list.h"
 #include "common/path.h"
 #include "common/fs.h"
 #include "common/rooted.h"
@@ -262,13 +263,9 @@ Status ExecRun(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& sna
   spec.rootfs_dir = snap.rootfs();
   spec.argv = s.argv;
   spec.env = s.env;
-  bool has_path = false;
-  for (const auto& e : spec.env) has_path = has_path || e.rfind("PATH=", 0) == 0;
-  if (!has_path) spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  bool has_home = false;
-  for (const auto& e : spec.env) has_home = has_home || e.rfind("HOME=", 0) == 0;
+  if (!env::Has(spec.env, "PATH")) spec.env.push_back(env::DefaultPathEntry());
   // As runc does for BuildKit: HOME from the image's /etc/passwd when the env has none.
-  if (!has_home) spec.env.push_back("HOME=" + (s.user.empty() ? std::string("/root") : id.home));
+  if (!env::Has(spec.env, "HOME")) spec.env.push_back("HOME=" + (s.user.empty() ? std::string("/root") : id.home));
   spec.cwd = s.config.working_dir.empty() ? "/" : s.config.working_dir;
   spec.uid = id.uid;
   spec.gid = id.gid;

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/env_list.h"
+
 namespace cb::image {
 namespace {
 
@@ -119,22 +121,9 @@ ContainerConfig ParseContainerConfig(const json& j) {
 
 }  // namespace
 
-std::optional<std::string> ImageConfig::GetEnv(const std::string& key) const {
-  for (const auto& kv : config.env)
-    if (kv.size() > key.size() && kv.compare(0, key.size(), key) == 0 && kv[key.size()] == '=')
-      return kv.substr(key.size() + 1);
-  return std::nullopt;
-}
+std::optional<std::string> ImageConfig::GetEnv(const std::string& key) const { return env::Get(config.env, key); }
 
-void ImageConfig::SetEnv(const std::string& key, const std::string& value) {
-  for (auto& kv : config.env) {
-    if (kv.size() > key.size() && kv.compare(0, key.size(), key) == 0 && kv[key.size()] == '=') {
-      kv = key + "=" + value;
-      return;
-    }
-  }
-  config.env.push_back(key + "=" + value);
-}
+void ImageConfig::SetEnv(const std::string& key, const std::string& value) { env::Set(config.env, key, value); }
 
 std::string ToJson(const Manifest& m) {
   json j = {{"schemaVersion", 2}, {"mediaType", m.media_type}, {"config", DescriptorJson(m.config)}};

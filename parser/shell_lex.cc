@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 
+#include "common/key_value.h"
 #include "parser/shell_pattern.h"
 #include "parser/text.h"
 
@@ -351,9 +352,8 @@ Result<std::vector<std::string>> ExpandWords(std::string_view word, const EnvLoo
 EnvLookup LookupFromList(std::vector<std::string> env) {
   auto map = std::make_shared<std::map<std::string, std::string, std::less<>>>();
   for (const std::string& e : env) {
-    size_t eq = e.find('=');
-    if (eq == std::string::npos) (*map)[e] = "";
-    else (*map)[e.substr(0, eq)] = e.substr(eq + 1);
+    auto [name, value] = SplitKeyValue(e);
+    (*map)[name] = value.value_or("");
   }
   return [map](std::string_view name) -> std::optional<std::string> {
     auto it = map->find(name);

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "common/key_value.h"
 #include "common/path.h"
 #include "planner/lowering.h"
 
@@ -20,23 +21,6 @@ std::optional<unsigned> ParseUint(const std::string& s) {
 }
 
 bool Truthy(const std::string& v) { return v.empty() || v == "true" || v == "1"; }
-
-/// "a=b,c,d=e" → ordered (key, value) list; a bare word has an empty value.
-std::vector<std::pair<std::string, std::string>> Fields(const std::string& spec) {
-  std::vector<std::pair<std::string, std::string>> out;
-  size_t i = 0;
-  while (i <= spec.size()) {
-    size_t j = spec.find(',', i);
-    if (j == std::string::npos) j = spec.size();
-    std::string f = spec.substr(i, j - i);
-    if (!f.empty()) {
-      size_t eq = f.find('=');
-      out.emplace_back(f.substr(0, eq), eq == std::string::npos ? "" : f.substr(eq + 1));
-    }
-    i = j + 1;
-  }
-  return out;
-}
 
 Status MountField(StageScope& s, const ast::Instruction& ins, RunMount& m, const std::string& k,
                   const std::string& v) {
@@ -100,8 +84,8 @@ Result<std::vector<RunMount>> ParseMounts(StageScope& s, const ast::Instruction&
   auto range = flags.equal_range("mount");
   for (auto it = range.first; it != range.second; ++it) {
     RunMount m;
-    for (const auto& [k, raw] : Fields(it->second)) {
-      std::string v = CB_TRY(s.Expand(ins, raw));
+    for (const auto& [k, raw] : SplitFields(it->second)) {
+      std::string v = CB_TRY(s.Expand(ins, raw.value_or("")));
       CB_TRY(MountField(s, ins, m, k, v));
     }
     if (m.target.empty() && m.type != "secret" && m.type != "ssh")

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "common/path.h"
+#include "common/env_list.h"
 #include "planner/lowering.h"
 
 namespace cb::planner::internal {
@@ -74,14 +75,7 @@ std::vector<std::string> CommandLine(const StageScope& s, const ast::Instruction
 Status Env(StageScope& s, const ast::Instruction& ins, Step& st) {
   std::string hist;
   for (const auto& [k, v] : CB_TRY(Pairs(s, ins))) {
-    // Replaced in place, as BuildKit does (PATH stays first).
-    auto it = std::find_if(s.config.env.begin(), s.config.env.end(),
-                           [&, key = k](const std::string& kv) { return kv.rfind(key + "=", 0) == 0; });
-    if (it != s.config.env.end()) {
-      *it = k + "=" + v;
-    } else {
-      s.config.env.push_back(k + "=" + v);
-    }
+    env::Set(s.config.env, k, v);  // in place, as BuildKit does (PATH stays first)
     hist += (hist.empty() ? "" : " ") + k + "=" + v;
   }
   st.created_by = "ENV " + hist;
@@ -330,7 +324,7 @@ Result<Step> LowerRun(StageScope& s, const ast::Instruction& ins, const parser::
   k.kind = KeyKind::kRun;
   k.argv = st.argv;
   for (const auto& kv : st.env)
-    if (!IsProxyArg(kv.substr(0, kv.find('=')))) k.env.push_back(kv);
+    if (!IsProxyArg(std::string(env::NameOf(kv)))) k.env.push_back(kv);
   k.workdir = s.config.working_dir;
   k.user = st.user;
   k.network = st.network;

@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/env_list.h"
+#include "common/key_value.h"
 #include "parser/parser.h"
 #include "planner/lowering.h"
 
@@ -48,10 +50,7 @@ std::string GoQuoted(const std::vector<std::string>& v) {
 
 parser::EnvLookup StageScope::Lookup() const {
   return [this](std::string_view name) -> std::optional<std::string> {
-    for (auto it = config.env.rbegin(); it != config.env.rend(); ++it) {
-      if (it->size() > name.size() && it->compare(0, name.size(), name) == 0 && (*it)[name.size()] == '=')
-        return it->substr(name.size() + 1);
-    }
+    if (auto v = env::Get(config.env, name)) return v;
     return ArgValue(std::string(name));
   };
 }
@@ -87,10 +86,7 @@ Result<int> StageScope::StageRef(const ast::Instruction& ins, const std::string&
 
 std::vector<std::string> StageScope::RunEnv() const {
   std::vector<std::string> env = config.env;
-  auto has_env = [&](const std::string& k) {
-    return std::any_of(config.env.begin(), config.env.end(),
-                       [&](const std::string& kv) { return kv.rfind(k + "=", 0) == 0; });
-  };
+  auto has_env = [&](const std::string& k) { return env::Has(config.env, k); };
   for (const auto& [k, v] : args)
     if (v && !has_env(k)) env.push_back(k + "=" + *v);
   for (const auto& [k, v] : opts->build_args)
@@ -134,12 +130,11 @@ Result<std::vector<std::pair<std::string, std::optional<std::string>>>> ArgDecls
   if (ins.args.empty()) return At(df, ins, "ARG requires at least one argument");
   std::vector<std::pair<std::string, std::optional<std::string>>> out;
   for (const auto& a : ins.args) {
-    size_t eq = a.find('=');
-    std::string name = a.substr(0, eq);
+    auto [name, value] = SplitKeyValue(a);
     if (name.empty()) return At(df, ins, fmt::format("ARG: invalid name in `{}`", a));
     std::optional<std::string> def;
-    if (eq != std::string::npos) {
-      auto v = parser::ExpandWord(a.substr(eq + 1), lookup, df.escape);
+    if (value) {
+      auto v = parser::ExpandWord(*value, lookup, df.escape);
       if (!v) return At(df, ins, v.error().message);
       def = *v;
     }
@@ -271,7 +266,7 @@ class Lowerer {
     } else if (lower == "scratch") {
       st.scratch = true;
       // BuildKit gives images built from scratch the default PATH.
-      scope.config.env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+      scope.config.env = {env::DefaultPathEntry()};
     } else {
       if (!opts_.resolve) return At(df_, ins, "FROM: no image resolver");
       auto base = opts_.resolve(st.base_ref);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/env_list.h"
 #include "common/unique_fd.h"
 #include "snapshotter/applier.h"
 
@@ -28,7 +29,6 @@ bool DirIsEmpty(const std::string& path) {
   return empty;
 }
 
-constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 }  // namespace
 
@@ -96,7 +96,7 @@ Result<image::Image> Store::ImportRootfs(const std::string& tar_path) {
   CB_TRY_CTX(snapshotter::NewTarApplier()->Apply(fd.get(), snap->upper(), opts), "unpack `{}`", tar_path);
   auto layer = CB_TRY(CommitLayer(*snap));
   image::ImageConfig cfg;
-  cfg.config.env.push_back(kDefaultPath);
+  cfg.config.env.push_back(env::DefaultPathEntry());
   cfg.config.cmd = std::vector<std::string>{"sh"};
   image::Manifest m;
   image::HistoryEntry h;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "common/env_list.h"
 #include "common/fs.h"
 #include "sandbox/linux/mount_options.h"
 #include "sandbox/linux/seccomp_profile.h"
@@ -345,9 +346,7 @@ Status PlanBuilder::AddRlimits(const SandboxSpec& spec) {
 std::vector<std::string> ExecCandidates(const std::string& argv0,
                                         const std::vector<std::string>& env) {
   if (argv0.find('/') != std::string::npos) return {argv0};
-  std::string path = kDefaultPath;
-  for (const std::string& e : env)
-    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  std::string path = env::Get(env, "PATH").value_or(std::string(env::kDefaultPath));
   std::vector<std::string> out;
   size_t start = 0;
   while (true) {

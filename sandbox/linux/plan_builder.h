@@ -58,10 +58,6 @@ class PlanBuilder {
   ChildPlan plan_;
 };
 
-/// The PATH used when the spec's env has none (Docker's default).
-inline constexpr const char* kDefaultPath =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// Candidate paths for argv0: itself when it contains '/', else each PATH entry + "/" + argv0.
 std::vector<std::string> ExecCandidates(const std::string& argv0,
                                         const std::vector<std::string>& env);
