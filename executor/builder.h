@@ -1,7 +1,6 @@
-// Builder: Dockerfile + context → image in the store. Plans the stages the target needs, runs
-// independent stages at the same time (TBB flow graph), takes each step from the cache when its
-// key is known, else executes it (RUN in the sandbox, COPY/ADD/WORKDIR by writing through an
-// overlay of the snapshot).
+// Builder: Dockerfile + context → image in the store. Wiring only: parse → lower → keys (every
+// step's cache key before anything runs) → schedule (executor/scheduler.h: stages in parallel,
+// cache lookups, misses run by the store's StepRunner) → assemble the image → tag.
 #pragma once
 
 #include <map>
@@ -13,6 +12,7 @@
 #include "progress/progress.h"
 #include "sandbox/sandbox.h"
 #include "store/store.h"
+#include "executor/scheduler.h"
 #include "image/image_store.h"
 
 namespace cb::executor {
@@ -29,15 +29,6 @@ struct BuildRequest {
   std::map<std::string, std::string> secrets;     ///< --secret id=ID,src=PATH
   std::string platform = "linux/amd64";
   std::string network = "default";  ///< default network of RUN steps (default|none|host)
-};
-
-struct StepReport {
-  int n = 0;
-  std::string instruction;
-  bool cached = false;
-  Digest cache_key;
-  std::string miss_reason;
-  double seconds = 0;
 };
 
 struct BuildResult {

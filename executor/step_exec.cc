@@ -365,7 +365,7 @@ Status ExecWorkdir(const Step& s, snapshotter::ActiveSnapshot& snap) {
 }  // namespace
 
 Result<std::vector<Digest>> SourceLayers(StepContext& ctx, int from_stage, const std::string& from_ref) {
-  if (from_stage >= 0) return ctx.stage(from_stage).diff_ids;
+  if (from_stage >= 0) return ctx.stage(from_stage);
   auto img = ctx.store.images().Resolve(from_ref);
   if (!img) return MakeError(img.error().code, "image `{}`: {}", from_ref, img.error().message);
   CB_TRY(ctx.store.EnsureSnapshots(*img));

@@ -20,11 +20,6 @@
 
 namespace cb::executor {
 
-/// The state of a built stage that later steps can read from (COPY --from, mounts).
-struct StageOutput {
-  std::vector<Digest> diff_ids;
-};
-
 struct StepContext {
   store::Store& store;
   sandbox::Sandbox& sandbox;
@@ -34,8 +29,8 @@ struct StepContext {
   const std::map<std::string, std::string>* secrets = nullptr;
   /// .dockerignore for context sources (may be null).
   std::function<bool(const std::string&)> ignored;
-  /// Layers of a finished stage, by index.
-  std::function<const StageOutput&(int)> stage;
+  /// Layers of a finished stage, by index (what COPY --from and RUN --mount from= read).
+  std::function<const std::vector<Digest>&(int)> stage;
 };
 
 /// Runs the step on a new snapshot over `parents` and returns its layer (nullopt: no change).
