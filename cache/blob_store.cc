@@ -10,14 +10,16 @@
 #include <cerrno>
 #include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <vector>
 
+#include "cache/lease.h"
 #include "common/fs.h"
 
 namespace cb::cache {
 
-BlobWriter::BlobWriter(std::string blobs_dir, std::string path, UniqueFd fd)
-    : blobs_dir_(std::move(blobs_dir)), path_(std::move(path)), fd_(std::move(fd)) {}
+BlobWriter::BlobWriter(std::string blobs_dir, std::string path, UniqueFd fd, Leases* leases)
+    : blobs_dir_(std::move(blobs_dir)), path_(std::move(path)), fd_(std::move(fd)), leases_(leases) {}
 
 BlobWriter::~BlobWriter() {
   if (!done_) ::unlink(path_.c_str());
@@ -86,6 +88,8 @@ Status BlobWriter::Commit(const Digest& expected, int64_t expected_size) {
   if (got != expected)
     return MakeError(ErrorCode::kCorrupt, "blob {}: content hashes to {}", expected.ToString(),
                      got.ToString());
+  // Leased before it appears: no prune may take it before its user references it.
+  if (leases_) CB_TRY(leases_->Add(expected));
   std::string dst = blobs_dir_ + "/" + expected.Hex();
   if (::rename(path_.c_str(), dst.c_str()) != 0) {
     // A directory squatting on the blob's name (a damaged store): remove it, then retry.
@@ -122,16 +126,6 @@ void RemoveStaleIngests(const std::string& dir) {
   ::closedir(d);
 }
 
-Status Flock(int fd, int op, const std::string& path) {
-  while (::flock(fd, op) != 0) {
-    if (errno == EINTR) continue;
-    if (errno == EWOULDBLOCK)
-      return MakeError(ErrorCode::kExists, "`{}` is in use by another cbuild process", path);
-    return ErrnoError(errno, fmt::format("lock `{}`", path));
-  }
-  return Ok();
-}
-
 }  // namespace
 
 BlobStore::BlobStore(std::string root) : root_(std::move(root)) {}
@@ -140,19 +134,11 @@ Result<std::unique_ptr<BlobStore>> BlobStore::Open(const std::string& root) {
   CB_TRY(fs::MakeDirs(root + "/blobs/sha256"));
   CB_TRY(fs::MakeDirs(root + "/ingest"));
   std::unique_ptr<BlobStore> b(new BlobStore(root));
-  std::string lock = root + "/lock";
-  b->lock_fd_ = UniqueFd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (!b->lock_fd_) return ErrnoError(errno, fmt::format("open `{}`", lock));
-  CB_TRY(Flock(b->lock_fd_.get(), LOCK_SH, lock));
   RemoveStaleIngests(root + "/ingest");
   return b;
 }
 
-Status BlobStore::LockExclusive(bool wait) {
-  return Flock(lock_fd_.get(), LOCK_EX | (wait ? 0 : LOCK_NB), root_ + "/lock");
-}
-
-Status BlobStore::LockShared() { return Flock(lock_fd_.get(), LOCK_SH, root_ + "/lock"); }
+Status BlobStore::Lease(const Digest& d) const { return leases_ ? leases_->Add(d) : Ok(); }
 
 Result<std::vector<Digest>> BlobStore::List() const {
   std::vector<Digest> out;
@@ -168,11 +154,13 @@ Result<std::unique_ptr<BlobWriter>> BlobStore::NewWriter() {
   UniqueFd fd(::mkostemp(path.data(), O_CLOEXEC));
   if (!fd) return ErrnoError(errno, fmt::format("create ingest file in `{}/ingest`", root_));
   ::fchmod(fd.get(), 0644);
-  return std::make_unique<BlobWriter>(root_ + "/blobs/sha256", path, std::move(fd));
+  return std::make_unique<BlobWriter>(root_ + "/blobs/sha256", path, std::move(fd), leases_);
 }
 
 Result<Digest> BlobStore::Put(std::string_view data) {
   Digest d = Sha256Of(data);
+  CB_TRY(Lease(d));
+  if (leases_) CB_TRY(leases_->Add(DigestsIn(data)));
   // An existing copy is kept only if it is sound (a corrupt one is removed by the check).
   if (HasVerified(d)) return d;
   auto w = CB_TRY(NewWriter());
@@ -228,6 +216,10 @@ Status BlobStore::Check(const Digest& d, int fd, bool memo) const {
 }
 
 Result<std::string> BlobStore::Get(const Digest& d) const {
+  // One section for the read and the lease of what the text names: no prune in between.
+  std::optional<Leases::Section> section;
+  if (leases_) section = CB_TRY(leases_->Enter());
+  CB_TRY(Lease(d));
   UniqueFd fd = CB_TRY(OpenRegular(d));
   std::string data;
   char buf[1 << 16];
@@ -241,16 +233,21 @@ Result<std::string> BlobStore::Get(const Digest& d) const {
     data.append(buf, static_cast<size_t>(n));
   }
   if (Sha256Of(data) != d) return Discard(d, "content does not match its digest");
+  if (leases_) CB_TRY(leases_->Add(DigestsIn(data)));
   return data;
 }
 
 Result<UniqueFd> BlobStore::Open(const Digest& d) const {
+  CB_TRY(Lease(d));
   UniqueFd fd = CB_TRY(OpenRegular(d));
   CB_TRY(Check(d, fd.get(), true));
   return fd;
 }
 
-Result<UniqueFd> BlobStore::OpenUnverified(const Digest& d) const { return OpenRegular(d); }
+Result<UniqueFd> BlobStore::OpenUnverified(const Digest& d) const {
+  CB_TRY(Lease(d));
+  return OpenRegular(d);
+}
 
 Status BlobStore::Verify(const Digest& d) const {
   UniqueFd fd = CB_TRY(OpenRegular(d));
@@ -258,6 +255,7 @@ Status BlobStore::Verify(const Digest& d) const {
 }
 
 bool BlobStore::Has(const Digest& d) const {
+  if (!Lease(d)) return false;
   struct stat st;
   if (::lstat(PathOf(d).c_str(), &st) != 0) return false;
   if (S_ISREG(st.st_mode)) return true;
@@ -266,6 +264,7 @@ bool BlobStore::Has(const Digest& d) const {
 }
 
 bool BlobStore::HasVerified(const Digest& d) const {
+  if (!Lease(d)) return false;
   auto fd = OpenRegular(d);
   return fd && Check(d, fd->get(), true);
 }

@@ -17,9 +17,11 @@ namespace cb::cache {
 
 /// A blob being written: an ingest file under <root>/ingest. Commit checks digest and size,
 /// fsyncs and renames it into place; destruction without Commit deletes it.
+class Leases;
+
 class BlobWriter {
  public:
-  BlobWriter(std::string blobs_dir, std::string path, UniqueFd fd);
+  BlobWriter(std::string blobs_dir, std::string path, UniqueFd fd, Leases* leases = nullptr);
   ~BlobWriter();
   BlobWriter(const BlobWriter&) = delete;
   BlobWriter& operator=(const BlobWriter&) = delete;
@@ -36,10 +38,16 @@ class BlobWriter {
  private:
   std::string blobs_dir_, path_;
   UniqueFd fd_;
+  Leases* leases_;
   bool done_ = false;
 };
 
 /// Thread-safe; several processes may share one root (ingest names are unique, renames atomic).
+///
+/// Leases (cache/lease.h): with set_leases, every blob this process reads, checks or writes is
+/// added to the process's lease before it is looked at, and a blob read whole (Get) also
+/// leases the digests its text names (a manifest its config and layers, a config its
+/// diff_ids), so that a concurrent prune never removes what this process uses.
 ///
 /// A damaged store: a blob path is only ever opened with O_NOFOLLOW|O_NONBLOCK and looked at with
 /// lstat, never through a link, and never blocks on a FIFO. Whatever is at a blob path that is
@@ -53,15 +61,11 @@ class BlobWriter {
 /// kernel drops the lock when a process dies, even by SIGKILL: no stale locks.
 class BlobStore {
  public:
-  /// Opens (creating when missing) <root>/blobs and <root>/ingest, takes the shared root lock,
-  /// and removes ingest files left by dead processes (ingest files are named "<pid>-<random>").
+  /// Opens (creating when missing) <root>/blobs and <root>/ingest and removes ingest files
+  /// left by dead processes (ingest files are named "<pid>-<random>").
   static Result<std::unique_ptr<BlobStore>> Open(const std::string& root);
-
-  /// Converts this process's shared root lock to an exclusive one: waits until no other process
-  /// uses the root. With `wait` false, returns kExists at once when another process holds it.
-  Status LockExclusive(bool wait);
-  /// Back to the shared lock.
-  Status LockShared();
+  /// The lease every blob this process touches is added to (owned by the caller; may be null).
+  void set_leases(Leases* leases) { leases_ = leases; }
 
   /// Stores bytes; returns their digest.
   Result<Digest> Put(std::string_view data);
@@ -102,8 +106,11 @@ class BlobStore {
   Status Check(const Digest& d, int fd, bool memo) const;
 
   explicit BlobStore(std::string root);
+  /// Adds to the lease (no-op without one); failures are the caller's to report.
+  Status Lease(const Digest& d) const;
+
   std::string root_;
-  UniqueFd lock_fd_;
+  Leases* leases_ = nullptr;
   struct FileId {
     uint64_t dev, ino;
     int64_t size, ctime_ns;

@@ -4,22 +4,10 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "cache/lease.h"
+
 namespace cb::cache {
 namespace {
-
-/// Every "sha256:<64 hex>" in a record's text.
-std::vector<Digest> RefsOf(const std::string& text) {
-  std::vector<Digest> out;
-  size_t pos = 0;
-  while ((pos = text.find("sha256:", pos)) != std::string::npos) {
-    if (pos + 71 <= text.size()) {
-      auto d = Digest::Parse(std::string_view(text).substr(pos, 71));
-      if (d) out.push_back(*d);
-    }
-    pos += 7;
-  }
-  return out;
-}
 
 /// The sweep for a given set of kept records: what is deleted and what it frees.
 struct Sweep {
@@ -32,8 +20,12 @@ Sweep SweepFor(const GcInput& in, const std::vector<const CacheRecordInfo*>& kep
   Sweep s;
   s.kept_layers = in.image_layers;
   s.kept_blobs = in.image_blobs;
+  for (const auto& d : in.leased) {
+    if (in.layers.count(d)) s.kept_layers.insert(d);
+    if (in.blobs.count(d)) s.kept_blobs.insert(d);
+  }
   for (const auto* r : kept)
-    for (const auto& d : RefsOf(r->record)) {
+    for (const auto& d : DigestsIn(r->record)) {
       if (in.layers.count(d)) s.kept_layers.insert(d);
       if (in.blobs.count(d)) s.kept_blobs.insert(d);
     }
@@ -59,7 +51,7 @@ Sweep SweepFor(const GcInput& in, const std::vector<const CacheRecordInfo*>& kep
 }
 
 bool Dangling(const GcInput& in, const CacheRecordInfo& r) {
-  for (const auto& d : RefsOf(r.record))
+  for (const auto& d : DigestsIn(r.record))
     if (!in.layers.count(d) && !in.blobs.count(d)) return true;
   return false;
 }

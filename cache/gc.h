@@ -1,11 +1,13 @@
 // Garbage collection planning: which cache records, layers and blobs `cbuild prune` removes and
 // what `cbuild system df` reports. Pure bookkeeping over facts the caller gathers (no I/O), so
 // the rules are unit-tested without a store; cli/prune.cc gathers the facts under the root's
-// exclusive lock (BlobStore::LockExclusive) and carries the plan out.
+// exclusive gc lock (Leases::LockExclusive) and carries the plan out.
 //
 // What is kept:
 //   - everything a tagged image references (manifest, config and layer blobs, its layers'
 //     snapshots);
+//   - everything a running cbuild process has leased (cache/lease.h), and the compressed blob
+//     of each leased layer;
 //   - every kept cache record and what it references: each "sha256:<hex>" in a record's text
 //     that names a layer (diff_id) keeps that layer (snapshot, layer row, compressed blob), one
 //     that names a blob keeps the blob.
@@ -51,6 +53,7 @@ struct GcInput {
   std::set<Digest> image_layers;         ///< diff_ids referenced by tagged images
   std::map<Digest, LayerFacts> layers;   ///< every layer known (table row or snapshot dir)
   std::map<Digest, int64_t> blobs;       ///< every stored blob and its size
+  std::set<Digest> leased;               ///< blobs and layers running processes use
 };
 
 struct GcOptions {

@@ -9,6 +9,7 @@
 #include <thread>
 #include <variant>
 
+#include "cache/lease.h"
 #include "common/fs.h"
 
 namespace cb::cache {
@@ -128,10 +129,24 @@ Result<std::unique_ptr<MetadataStore>> MetadataStore::Open(const std::string& ro
   return std::unique_ptr<MetadataStore>(new MetadataStore(std::move(impl)));
 }
 
+Status MetadataStore::Lease(const std::vector<Digest>& digests) {
+  return leases_ ? leases_->Add(digests) : Ok();
+}
+
+namespace {
+/// The shared lease section of a read (none without leases).
+Result<std::optional<Leases::Section>> EnterIf(Leases* leases) {
+  if (!leases) return std::optional<Leases::Section>();
+  return std::optional<Leases::Section>(CB_TRY(leases->Enter()));
+}
+}  // namespace
+
 Result<std::optional<std::string>> MetadataStore::GetCacheRecord(const Digest& key) {
+  auto section = CB_TRY(EnterIf(leases_));
   auto rows = CB_TRY(impl_->Query("SELECT record, last_used FROM cache WHERE key = ?1", {key.ToString()},
                                   "read cache record"));
   if (rows.empty()) return std::optional<std::string>();
+  CB_TRY(Lease(DigestsIn(rows[0][0])));
   // The read has ended: the touch is a transaction of its own (a read that upgrades to a write
   // inside one transaction fails at once with "database is locked" when another process wrote
   // in between — SQLite's busy timeout does not cover it). Once a second is enough for LRU.
@@ -142,6 +157,7 @@ Result<std::optional<std::string>> MetadataStore::GetCacheRecord(const Digest& k
 }
 
 Status MetadataStore::PutCacheRecord(const Digest& key, const std::string& record) {
+  CB_TRY(Lease(DigestsIn(record)));
   return impl_->Exec(
       "INSERT INTO cache(key, record, created, last_used) VALUES(?1, ?2, ?3, ?3) "
       "ON CONFLICT(key) DO UPDATE SET record = excluded.record, last_used = excluded.last_used",
@@ -169,9 +185,12 @@ Status MetadataStore::SetTag(const std::string& name, const Digest& manifest) {
 }
 
 Result<std::optional<Digest>> MetadataStore::GetTag(const std::string& name) {
+  auto section = CB_TRY(EnterIf(leases_));
   auto rows = CB_TRY(impl_->Query("SELECT manifest FROM tags WHERE name = ?1", {name}, "read tag"));
   if (rows.empty()) return std::optional<Digest>();
-  return std::optional<Digest>(CB_TRY(Digest::Parse(rows[0][0])));
+  Digest manifest = CB_TRY(Digest::Parse(rows[0][0]));
+  CB_TRY(Lease({manifest}));
+  return std::optional<Digest>(manifest);
 }
 
 Result<std::vector<std::pair<std::string, Digest>>> MetadataStore::ListTags() {
@@ -188,6 +207,7 @@ Result<bool> MetadataStore::DeleteTag(const std::string& name) {
 }
 
 Status MetadataStore::PutLayer(const LayerRecord& rec) {
+  CB_TRY(Lease({rec.diff_id, rec.blob}));
   return impl_->Exec(
       "INSERT INTO layers(diff_id, blob, blob_size, media_type) VALUES(?1, ?2, ?3, ?4) "
       "ON CONFLICT(diff_id) DO UPDATE SET blob = excluded.blob, blob_size = excluded.blob_size, "
@@ -207,10 +227,12 @@ LayerRecord LayerOf(const Digest& diff_id, Row& r) {
 }  // namespace
 
 Result<std::optional<LayerRecord>> MetadataStore::GetLayer(const Digest& diff_id) {
+  auto section = CB_TRY(EnterIf(leases_));
+  CB_TRY(Lease({diff_id}));
   auto rows = CB_TRY(impl_->Query("SELECT blob, blob_size, media_type FROM layers WHERE diff_id = ?1",
                                   {diff_id.ToString()}, "read layer record"));
   if (rows.empty()) return std::optional<LayerRecord>();
-  if (!rows[0][0].empty()) CB_TRY(Digest::Parse(rows[0][0]));
+  if (!rows[0][0].empty()) CB_TRY(Lease({CB_TRY(Digest::Parse(rows[0][0]))}));
   return std::optional<LayerRecord>(LayerOf(diff_id, rows[0]));
 }
 
@@ -229,6 +251,13 @@ Result<std::vector<LayerRecord>> MetadataStore::ListLayers() {
 
 Status MetadataStore::DeleteLayer(const Digest& diff_id) {
   return impl_->Exec("DELETE FROM layers WHERE diff_id = ?1", {diff_id.ToString()}, "delete layer record");
+}
+
+Result<std::string> MetadataStore::QuickCheck() {
+  auto rows = CB_TRY(impl_->Query("PRAGMA quick_check", {}, "check database"));
+  std::string out;
+  for (const auto& r : rows) out += (out.empty() ? "" : "; ") + (r.empty() ? std::string() : r[0]);
+  return out;
 }
 
 }  // namespace cb::cache

@@ -30,13 +30,21 @@ struct CacheRecordInfo {
   int64_t last_used = 0;  ///< unix seconds; updated by every GetCacheRecord hit
 };
 
-/// One open connection in serialized mode: safe to share between threads. Several processes may open the same
-/// root: SQLite's WAL and a busy timeout serialize writers.
+class Leases;
+
+/// One open connection in serialized mode: safe to share between threads. Several processes may
+/// open the same root: WAL, one short transaction per statement (never a read upgraded to a
+/// write), a busy timeout and retries with backoff on SQLITE_BUSY/LOCKED keep them from failing.
+///
+/// Leases (cache/lease.h): with set_leases, what a read returns is leased in the same section
+/// as the read (a cache record's digests, a tag's manifest, a layer and its blob), and what a
+/// write names is leased before it is written.
 class MetadataStore {
  public:
   /// Opens (creating) <root>/metadata.db.
   static Result<std::unique_ptr<MetadataStore>> Open(const std::string& root);
   ~MetadataStore();
+  void set_leases(Leases* leases) { leases_ = leases; }
 
   // Cache index: cache key → opaque record (JSON text written by the executor).
   Result<std::optional<std::string>> GetCacheRecord(const Digest& key);
@@ -58,10 +66,15 @@ class MetadataStore {
   Result<std::vector<LayerRecord>> ListLayers();
   Status DeleteLayer(const Digest& diff_id);
 
+  /// SQLite's `PRAGMA quick_check`: "ok", or what is wrong with the database file.
+  Result<std::string> QuickCheck();
+
  private:
   struct Impl;
   explicit MetadataStore(std::unique_ptr<Impl> impl);
+  Status Lease(const std::vector<Digest>& digests);
   std::unique_ptr<Impl> impl_;
+  Leases* leases_ = nullptr;
 };
 
 }  // namespace cb::cache

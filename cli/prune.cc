@@ -1,6 +1,7 @@
 // `cbuild prune` and `cbuild system df`: space used by the store and its garbage collection.
 // The rules live in cache/gc.h; here the facts are gathered and the plan carried out, under the
-// root's exclusive lock so that nothing a running cbuild process uses is removed.
+// root's exclusive gc lock, keeping everything a running cbuild process has leased
+// (cache/lease.h): prune runs while builds run, and never removes what they use.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -15,7 +16,8 @@ namespace {
 Result<cache::GcInput> Gather(store::Store& s, int64_t* image_count) {
   cache::GcInput in;
   in.records = CB_TRY(s.meta().ListCacheRecords());
-  for (const auto& d : CB_TRY(s.blobs().List())) in.blobs[d] = s.blobs().Size(d).has_value() ? *s.blobs().Size(d) : 0;
+  for (const auto& d : CB_TRY(s.blobs().List()))
+    if (auto size = s.blobs().Size(d)) in.blobs[d] = *size;  // a corrupt entry is removed by Size
   for (const auto& rec : CB_TRY(s.meta().ListLayers())) {
     auto& f = in.layers[rec.diff_id];
     f.blob = rec.blob;
@@ -42,12 +44,13 @@ Result<cache::GcInput> Gather(store::Store& s, int64_t* image_count) {
   return in;
 }
 
-/// Waits for the exclusive root lock, saying so when another process holds it.
+/// Waits for the exclusive gc lock (another prune or check, or a process reading a reference
+/// for the moment it takes), saying so when it has to wait.
 Status LockRoot(store::Store& s) {
-  auto r = s.blobs().LockExclusive(false);
+  auto r = s.leases().LockExclusive(false);
   if (r || r.error().code != ErrorCode::kExists) return r;
-  fmt::print(stderr, "waiting for other cbuild processes using `{}` to finish...\n", s.root());
-  return s.blobs().LockExclusive(true);
+  fmt::print(stderr, "waiting for another cbuild prune or system check on `{}`...\n", s.root());
+  return s.leases().LockExclusive(true);
 }
 
 Status Execute(store::Store& s, const cache::GcPlan& plan) {
@@ -74,6 +77,9 @@ int Prune(const GlobalOptions& g, bool all, const std::string& keep_storage) {
   int64_t images = 0;
   auto in = Gather(*s, &images);
   if (!in) return Fail(in.error());
+  auto leased = s->leases().Live();
+  if (!leased) return Fail(leased.error());
+  in->leased = std::move(*leased);
   cache::GcPlan plan = cache::PlanGc(*in, opts);
   if (auto r = Execute(*s, plan); !r) return Fail(r.error());
   fmt::print("Deleted {} cache records, {} layers, {} blobs\n", plan.records.size(), plan.layers.size(),
@@ -120,8 +126,8 @@ void AddSpaceVerbs(CLI::App& app, const GlobalOptions& g, int& rc) {
   prune->footer(
       "Kept: everything a tagged image references. Removed: dangling cache records, untagged\n"
       "images' data, layers and blobs nothing references; with --all every cache record; with\n"
-      "--keep-storage the least recently used records until the store fits. Waits for running\n"
-      "cbuild processes on the same --root to finish first.");
+      "--keep-storage the least recently used records until the store fits. Runs while builds\n"
+      "run on the same --root and never removes what they use (each cbuild process leases it).");
   prune->callback([&] { rc = Prune(g, all, keep); });
   auto* system = app.add_subcommand("system", "Manage the store");
   system->require_subcommand(1);

@@ -41,8 +41,11 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root) {
   if (ec) return MakeError(ErrorCode::kIo, "store root `{}`: {}", root, ec.message());
   if (abs.size() > 1 && abs.back() == '/') abs.pop_back();
   s->root_ = abs;
+  s->leases_ = CB_TRY(cache::Leases::Open(abs));
   s->blobs_ = CB_TRY(cache::BlobStore::Open(abs));
+  s->blobs_->set_leases(s->leases_.get());
   s->meta_ = CB_TRY(cache::MetadataStore::Open(abs));
+  s->meta_->set_leases(s->leases_.get());
   s->snaps_ = CB_TRY(snapshotter::Snapshotter::Open(abs));
   s->images_ = std::make_unique<image::ImageStore>(s->blobs_.get(), s->meta_.get());
   return s;
@@ -63,8 +66,11 @@ Result<std::optional<cache::LayerRecord>> Store::CommitLayer(snapshotter::Active
   opts.compression = snapshotter::Compression::kNone;
   snapshotter::LayerBlob lb = CB_TRY(snapshotter::NewTarDiffer()->Diff(snap.upper(), -1, opts));
   cache::LayerRecord rec{lb.diff_id, lb.diff_id, lb.size, lb.media_type};
-  CB_TRY(RememberLayerSource(rec, opts));
+  // Leased before it appears; the snapshot before its record, so that a crash in between leaves
+  // an unreferenced snapshot (garbage for prune), never a record of a missing layer.
+  CB_TRY(leases_->Add(lb.diff_id));
   CB_TRY(snaps_->Commit(snap, lb.diff_id));
+  CB_TRY(RememberLayerSource(rec, opts));
   return std::optional<cache::LayerRecord>(rec);
 }
 
@@ -74,6 +80,7 @@ Status Store::EnsureSnapshots(const image::Image& img) {
     return MakeError(ErrorCode::kCorrupt, "image {}: {} layers but {} diff_ids", img.manifest_digest.ToString(),
                      img.manifest.layers.size(), ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
+    CB_TRY(leases_->Add(ids[i]));  // before the check: a prune cannot take it after
     if (snaps_->HasLayer(ids[i])) continue;
     const auto& desc = img.manifest.layers[i];
     UniqueFd fd = CB_TRY(blobs_->Open(desc.digest));

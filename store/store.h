@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cache/blob_store.h"
+#include "cache/lease.h"
 #include "cache/metadata_store.h"
 #include "common/result.h"
 #include "image/image_store.h"
@@ -15,7 +16,9 @@
 
 namespace cb::store {
 
-/// One per thread (the SQLite connection is not shared). Several processes may open a root.
+/// One per thread (the SQLite connection is not shared). Several processes may open a root:
+/// everything this process reads or makes is added to its lease (cache/lease.h), which prune
+/// honours.
 class Store {
  public:
   static Result<std::unique_ptr<Store>> Open(const std::string& root);
@@ -25,6 +28,7 @@ class Store {
   cache::MetadataStore& meta() { return *meta_; }
   snapshotter::Snapshotter& snapshots() { return *snaps_; }
   image::ImageStore& images() { return *images_; }
+  cache::Leases& leases() { return *leases_; }
 
   /// Turns an active snapshot's changes into a layer: the upper dir's tar is streamed through
   /// SHA-256 only (no blob is written: compression is lazy, see EnsureBlob), the layer is
@@ -63,6 +67,7 @@ class Store {
   Result<std::optional<cache::LayerRecord>> FindLayerBlob(const Digest& diff_id, const std::string& media_type);
 
   std::string root_;
+  std::unique_ptr<cache::Leases> leases_;  // first in, last out: the stores hold a pointer
   std::unique_ptr<cache::BlobStore> blobs_;
   std::unique_ptr<cache::MetadataStore> meta_;
   std::unique_ptr<snapshotter::Snapshotter> snaps_;

@@ -8,6 +8,7 @@
 
 #include "cache/blob_store.h"
 #include "cache/gc.h"
+#include "cache/lease.h"
 #include "common/fs.h"
 #include "tests/cache/temp_root.h"
 
@@ -51,24 +52,66 @@ TEST_CASE("ingest files of dead processes are removed on open; live ones stay") 
   CHECK(fs::Exists(r.dir + "/ingest"));
 }
 
-TEST_CASE("the root lock: exclusive only when no other store is open") {
+TEST_CASE("leases: a live process's lease is seen by Live(), a dead one's is dropped; sections hold off the exclusive lock") {
   TempRoot r;
-  auto a = std::move(BlobStore::Open(r.dir)).value();
-  CHECK(a->LockExclusive(false).has_value());
-  CHECK(a->LockShared().has_value());
+  auto a = std::move(Leases::Open(r.dir)).value();
+  Digest x = D('a'), y = D('b');
+  int go[2], done[2];
+  REQUIRE(::pipe(go) == 0);
+  REQUIRE(::pipe(done) == 0);
   pid_t pid = ::fork();
   if (pid == 0) {
-    auto b = BlobStore::Open(r.dir);
-    ::sleep(2);
-    ::_exit(b ? 0 : 1);
+    auto b = Leases::Open(r.dir);
+    char c;
+    if (!b || !(*b)->Add(x)) ::_exit(1);
+    {
+      auto section = (*b)->Enter();
+      if (!section || ::write(done[1], "1", 1) != 1) ::_exit(1);
+      ::usleep(700'000);  // the parent's exclusive lock must wait for this
+    }
+    if (::read(go[0], &c, 1) != 1) ::_exit(1);
+    ::_exit(0);  // no destructor: as if killed
   }
-  ::usleep(500'000);
+  char c;
+  REQUIRE(::read(done[0], &c, 1) == 1);
   auto busy = a->LockExclusive(false);
   REQUIRE_FALSE(busy.has_value());
   CHECK(busy.error().code == ErrorCode::kExists);
-  CHECK(a->LockExclusive(true).has_value());  // waits for the child to exit
+  CHECK(a->LockExclusive(true).has_value());  // after the child's section
+  REQUIRE(a->Add(y).has_value());  // no section needed under the exclusive lock
+  auto live = a->Live();
+  REQUIRE(live.has_value());
+  CHECK(live->count(x) == 1);
+  CHECK(live->count(y) == 1);
+  REQUIRE(::write(go[1], "1", 1) == 1);
   int st = 0;
   ::waitpid(pid, &st, 0);
+  CHECK(WEXITSTATUS(st) == 0);
+  live = a->Live();
+  CHECK(live->count(x) == 0);  // its process is gone
+  CHECK(live->count(y) == 1);
+  CHECK(fs::ListDir(r.dir + "/leases")->size() == 1);
+  a->UnlockExclusive();
+  a.reset();
+  CHECK(fs::ListDir(r.dir + "/leases")->empty());
+}
+
+TEST_CASE("leases: blobs and metadata lease what they read and write") {
+  TempRoot r;
+  auto leases = std::move(Leases::Open(r.dir)).value();
+  auto bs = std::move(BlobStore::Open(r.dir)).value();
+  bs->set_leases(leases.get());
+  std::string manifest = "{\"config\":\"" + D('c').ToString() + "\",\"layers\":[\"" + D('d').ToString() + "\"]}";
+  Digest m = *bs->Put(manifest);
+  CHECK(leases->Holds(m));
+  // A reader in another process leases the manifest and what it names.
+  auto other = std::move(Leases::Open(r.dir)).value();
+  bs->set_leases(other.get());
+  REQUIRE(bs->Get(m).has_value());
+  CHECK(other->Holds(m));
+  CHECK(other->Holds(D('c')));
+  CHECK(other->Holds(D('d')));
+  CHECK(DigestsIn("x sha256:" + std::string(64, 'e') + " sha256:short").size() == 1);
 }
 
 TEST_CASE("gc: a file shared by layers is freed only with its last link, and counted once") {

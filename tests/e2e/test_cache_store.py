@@ -120,16 +120,30 @@ def test_prune_and_system_df(base, tmp_path):
     assert r.returncode != 0 and "invalid size" in r.stderr
 
 
-def test_prune_waits_for_a_running_build(base, tmp_path):
-    ctx = write_ctx(tmp_path / "w", "FROM busybox\nRUN sleep 2; echo slow > /slow\n")
-    build = subprocess.Popen([CBUILD, "--root", base.root, "build", "-t", "slow", str(ctx)],
+def test_prune_during_a_build_keeps_what_the_build_uses(base, tmp_path):
+    # The first build's layers end up referenced by nothing but cache records (its image is
+    # removed); the second build takes /one from the cache, then runs a slow step while
+    # `prune --all` drops every record. The build's lease keeps the layer it uses.
+    ctx = write_ctx(tmp_path / "w", "FROM busybox\nRUN echo one > /one\nRUN echo two > /two\n")
+    base("build", "-t", "first", str(ctx))
+    base("rmi", "first")
+    ctx = write_ctx(tmp_path / "w", "FROM busybox\nRUN echo one > /one\nRUN sleep 3; echo slow > /slow\n")
+    build = subprocess.Popen([CBUILD, "--root", base.root, "build", "--progress", "plain", "-t", "slow", str(ctx)],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(0.7)
+    seen = []
+    for line in build.stdout:
+        seen.append(line)
+        if "RUN sleep 3" in line:
+            break
+    t0 = time.monotonic()
     pr = base("prune", "--all")
-    assert "waiting for other cbuild processes" in pr.stderr
-    out = build.communicate(timeout=120)[0]
-    assert build.returncode == 0, out
-    assert base("run", "--rm", "slow", "cat", "/slow").stdout == "slow\n"
+    assert time.monotonic() - t0 < 2.5, "prune must not wait for the build"
+    assert "waiting" not in pr.stderr
+    out = "".join(seen) + build.stdout.read()
+    assert build.wait(timeout=120) == 0, out
+    assert base("run", "--rm", "slow", "cat", "/one", "/slow").stdout == "one\nslow\n"
+    # Once the build is over, its lease is gone: the next prune may take the cache's layers.
+    assert os.listdir(os.path.join(base.root, "leases")) == []
 
 
 def test_build_network_flag_sets_the_run_default_and_the_key(base, tmp_path):
