@@ -60,4 +60,8 @@ struct WalkEntry {
 /// The callback returns an error to stop.
 Status Walk(int dir_fd, const std::function<Status(const WalkEntry&)>& fn);
 
+/// Walk where the callback also says whether to walk below a directory entry (false: its
+/// subtree is skipped; ignored for other entries).
+Status WalkSelect(int dir_fd, const std::function<Result<bool>(const WalkEntry&)>& fn);
+
 }  // namespace cb::rooted

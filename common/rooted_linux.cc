@@ -161,7 +161,7 @@ Result<std::string> ReadRegularFile(int root_fd, const std::string& rel, size_t 
 
 namespace {
 
-Status WalkDir(int dir_fd, const std::string& prefix, const std::function<Status(const WalkEntry&)>& fn) {
+Status WalkDir(int dir_fd, const std::string& prefix, const std::function<Result<bool>(const WalkEntry&)>& fn) {
   int dup = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
   if (dup < 0) return ErrnoError(errno, "dup directory fd");
   DIR* d = ::fdopendir(dup);
@@ -184,8 +184,8 @@ Status WalkDir(int dir_fd, const std::string& prefix, const std::function<Status
     we.parent_fd = dir_fd;
     if (::fstatat(dir_fd, n.c_str(), &we.st, AT_SYMLINK_NOFOLLOW) != 0)
       return ErrnoError(errno, fmt::format("stat `{}`", we.rel));
-    CB_TRY(fn(we));
-    if (S_ISDIR(we.st.st_mode)) {
+    bool descend = CB_TRY(fn(we));
+    if (descend && S_ISDIR(we.st.st_mode)) {
       UniqueFd sub(::openat(dir_fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!sub) return ErrnoError(errno, fmt::format("open `{}`", we.rel));
       CB_TRY(WalkDir(sub.get(), we.rel, fn));
@@ -196,6 +196,13 @@ Status WalkDir(int dir_fd, const std::string& prefix, const std::function<Status
 
 }  // namespace
 
-Status Walk(int dir_fd, const std::function<Status(const WalkEntry&)>& fn) { return WalkDir(dir_fd, "", fn); }
+Status Walk(int dir_fd, const std::function<Status(const WalkEntry&)>& fn) {
+  return WalkDir(dir_fd, "", [&](const WalkEntry& e) -> Result<bool> {
+    CB_TRY(fn(e));
+    return true;
+  });
+}
+
+Status WalkSelect(int dir_fd, const std::function<Result<bool>(const WalkEntry&)>& fn) { return WalkDir(dir_fd, "", fn); }
 
 }  // namespace cb::rooted

@@ -57,7 +57,7 @@ Result<BuildResult> Build(store::Store& store, sandbox::Sandbox& sandbox, progre
   auto index = cache::NewMetadataCacheIndex(store.meta());
   auto history = cache::NewStoreBuildHistory(store.meta(), store.blobs());
   BuildInputs in{req.context_dir, ctx.root_fd(), &req.secrets,
-                 [&ignore](const std::string& rel) { return ignore.Excluded(rel); }, &downloads};
+                 &ignore, &downloads};
   auto runner = NewStoreStepRunner(store, sandbox, progress, std::move(in));
   Scheduler scheduler(plan, *index, *history, *runner, progress, {req.no_cache, req.context_dir, req.dockerfile_name});
   Status ran = scheduler.Run();

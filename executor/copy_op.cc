@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <fnmatch.h>
 #include <linux/openat2.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
@@ -130,16 +129,6 @@ Result<UniqueFd> OpenWalkedFile(int dir_fd, const std::string& name, const struc
   if (!S_ISREG(now.st_mode) || now.st_ino != st.st_ino || now.st_dev != st.st_dev)
     return MakeError(ErrorCode::kFailed, "context changed during build: {}", what);
   return in;
-}
-
-bool Excluded(const CopyRequest& req, const std::string& rel) {
-  for (const auto& p : req.excludes) {
-    std::string pat = p;
-    while (!pat.empty() && pat.back() == '/') pat.pop_back();
-    if (::fnmatch(pat.c_str(), rel.c_str(), FNM_PATHNAME) == 0) return true;
-    if (pat.find("**") != std::string::npos && ::fnmatch(pat.c_str(), rel.c_str(), 0) == 0) return true;
-  }
-  return false;
 }
 
 /// The destination directory of the previous entry: a sorted walk mostly stays in one.
@@ -280,7 +269,32 @@ Status CopyRemote(const CopyRequest& req, int root_fd, const CopyRequest::Remote
   return WriteNamed(req, root_fd, f.name, dest_dir, in.get(), st, plan);
 }
 
-Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool dest_dir, CopyPlan* plan) {
+/// Whether a walk of a source directory copies an entry, and walks below it: .dockerignore
+/// (paths relative to the context) and --exclude (relative to the source directory) with
+/// BuildKit's matcher. An excluded directory is skipped, unless an exception may re-include
+/// something below it: then it is walked, and made only once something below it is copied.
+struct WalkFilter {
+  const planner::IgnoreMatcher* ignore;   ///< may be null
+  const planner::IgnoreMatcher* exclude;  ///< may be null
+  std::vector<rooted::WalkEntry> pending; ///< excluded directories above the current entry, not made yet
+
+  /// False: leave the entry out (and, for a directory, its subtree when `descend` is false).
+  bool Copies(const rooted::WalkEntry& e, const std::string& ctx_path, bool* descend) {
+    while (!pending.empty() && e.rel.compare(0, pending.back().rel.size() + 1, pending.back().rel + "/") != 0)
+      pending.pop_back();
+    bool ignored = ignore && ignore->Excluded(ctx_path);
+    bool excluded = exclude && exclude->Excluded(e.rel);
+    *descend = true;
+    if (!ignored && !excluded) return true;
+    *descend = S_ISDIR(e.st.st_mode) && !((!ignored || ignore->CanSkipDir(ctx_path)) &&
+                                          (!excluded || exclude->CanSkipDir(e.rel)));
+    if (*descend) pending.push_back(e);
+    return false;
+  }
+};
+
+Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool dest_dir, CopyPlan* plan,
+               const planner::IgnoreMatcher* exclude) {
   if (auto r = req.remote.find(src); r != req.remote.end()) return CopyRemote(req, root_fd, r->second, dest_dir, plan);
   struct stat st;
   auto in = rooted::OpenForRead(req.context_fd, src, &st);  // a FIFO or device: O_PATH, never opened
@@ -299,11 +313,18 @@ Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool
     CB_TRY(rooted::MkdirAll(root_fd, base.empty() ? "/" : base, 0755, req.uid, req.gid));
     std::string prefix = path::RelativeToRoot(src);
     ParentCache parent_dir;
-    return rooted::Walk(in->get(), [&](const rooted::WalkEntry& e) -> Status {
-      if (!req.excludes.empty() && Excluded(req, e.rel)) return Ok();
+    WalkFilter filter{req.ignore && !req.ignore->empty() ? req.ignore : nullptr, exclude, {}};
+    return rooted::WalkSelect(in->get(), [&](const rooted::WalkEntry& e) -> Result<bool> {
       std::string ctx_path = prefix.empty() ? e.rel : prefix + "/" + e.rel;
-      if (req.ignored && req.ignored(ctx_path)) return Ok();
-      return CopyEntry(e, root_fd, base, req, parent_dir, ctx_path, plan);
+      bool descend;
+      if (!filter.Copies(e, ctx_path, &descend)) return descend;
+      for (const auto& dir : filter.pending) {  // the excluded directories that now hold something
+        std::string dir_ctx = prefix.empty() ? dir.rel : prefix + "/" + dir.rel;
+        CB_TRY(CopyEntry(dir, root_fd, base, req, parent_dir, dir_ctx, plan));
+      }
+      filter.pending.clear();
+      CB_TRY(CopyEntry(e, root_fd, base, req, parent_dir, ctx_path, plan));
+      return true;
     });
   }
   if (req.add && S_ISREG(st.st_mode) && LooksLikeArchive(in->get())) {
@@ -329,8 +350,6 @@ Status CopyOne(const CopyRequest& req, int root_fd, const std::string& src, bool
   return WriteFile(in->get(), st, dir.get(), target.substr(slash + 1), target, req);
 }
 
-bool HasWildcard(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
-
 }  // namespace
 
 Status WriteAll(int fd, std::string_view data, const std::string& what) {
@@ -344,50 +363,13 @@ Status WriteAll(int fd, std::string_view data, const std::string& what) {
 }
 
 
-Result<std::vector<std::string>> ExpandSourcePattern(int root_fd, const std::string& pattern) {
-  if (!HasWildcard(pattern)) return std::vector<std::string>{pattern};
-  std::vector<std::string> parts;
-  for (size_t i = 0; i <= pattern.size();) {
-    size_t j = pattern.find('/', i);
-    if (j == std::string::npos) j = pattern.size();
-    std::string c = pattern.substr(i, j - i);
-    if (!c.empty() && c != ".") parts.push_back(c);
-    i = j + 1;
-  }
-  std::vector<std::string> current = {""};
-  for (const auto& part : parts) {
-    std::vector<std::string> next;
-    for (const auto& prefix : current) {
-      if (!HasWildcard(part)) {
-        next.push_back(prefix.empty() ? part : prefix + "/" + part);
-        continue;
-      }
-      auto dir = rooted::Open(root_fd, prefix.empty() ? "/" : prefix, O_RDONLY | O_DIRECTORY);
-      if (!dir) continue;
-      DIR* d = ::fdopendir(dir->release());
-      if (d == nullptr) continue;
-      std::vector<std::string> names;
-      while (struct dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n != "." && n != ".." && ::fnmatch(part.c_str(), n.c_str(), 0) == 0) names.push_back(n);
-      }
-      ::closedir(d);
-      std::sort(names.begin(), names.end());
-      for (const auto& n : names) next.push_back(prefix.empty() ? n : prefix + "/" + n);
-    }
-    current = std::move(next);
-  }
-  std::vector<std::string> found;
-  for (const auto& c : current)
-    if (rooted::OpenNoFollow(root_fd, c)) found.push_back(c);
-  if (found.empty()) return MakeError(ErrorCode::kNotFound, "no source files match `{}`", pattern);
-  return found;
-}
-
 Status CopyFromContext(const CopyRequest& req, int root_fd, CopyPlan* plan) {
   size_t n = req.sources.size() + req.inline_files.size();
   bool dest_dir = req.dest_is_dir || n > 1 || IsDirInRoot(root_fd, req.dest);
-  for (const auto& src : req.sources) CB_TRY(CopyOne(req, root_fd, src, dest_dir, plan));
+  std::optional<planner::IgnoreMatcher> exclude;
+  if (!req.excludes.empty())
+    exclude = CB_TRY_CTX(planner::IgnoreMatcher::FromLines(req.excludes), "--exclude");
+  for (const auto& src : req.sources) CB_TRY(CopyOne(req, root_fd, src, dest_dir, plan, exclude ? &*exclude : nullptr));
   for (const auto& [name, content] : req.inline_files) {
     struct stat st = {};
     st.st_mode = S_IFREG | 0644;

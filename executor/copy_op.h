@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "planner/dockerignore.h"
 
 namespace cb::executor {
 
@@ -27,17 +28,19 @@ struct CopyReuse {
 
 struct CopyRequest {
   int context_fd = -1;               ///< the source root: build context, or another stage's rootfs
-  std::vector<std::string> sources;  ///< paths in that root, wildcards already expanded
+  std::vector<std::string> sources;  ///< paths in that root, wildcards already expanded (planner::ExpandSources)
   std::string dest;                  ///< absolute path inside the image
   bool dest_is_dir = false;          ///< dest ended in '/' (or several sources)
   unsigned uid = 0, gid = 0;         ///< owner of everything written
   std::optional<unsigned> chmod;     ///< --chmod: mode of every file and directory written
-  std::vector<std::string> excludes; ///< --exclude patterns, matched against paths below a source
+  /// --exclude patterns, matched against paths below a source directory (relative to it) with
+  /// the .dockerignore rules (`**`, `!` exceptions; an excluded directory excludes its contents).
+  std::vector<std::string> excludes;
   bool parents = false;              ///< --parents: keep each source's path under dest
   bool add = false;                  ///< ADD: local tar archives are extracted into dest
-  /// When set, paths below the source root (relative to it, '/'-separated) for which it returns
-  /// true are skipped (.dockerignore).
-  std::function<bool(const std::string&)> ignored;
+  /// .dockerignore of the build context (may be null; not owned): paths below a source
+  /// directory that it excludes (relative to the context) are skipped.
+  const planner::IgnoreMatcher* ignore = nullptr;
   /// Heredoc sources: (file name, content).
   std::vector<std::pair<std::string, std::string>> inline_files;
   /// ADD <url>: the entries of `sources` that are URLs, already downloaded. Written as
@@ -69,10 +72,6 @@ struct CopyPlan {
 
 /// write(2) until all of `data` is written; errors name `what`.
 Status WriteAll(int fd, std::string_view data, const std::string& what);
-
-/// Expands a source pattern (`*`, `?`, `[...]` per path component, as Go's filepath.Match)
-/// inside `root_fd`; a pattern without wildcards is returned as is. No match is kNotFound.
-Result<std::vector<std::string>> ExpandSourcePattern(int root_fd, const std::string& pattern);
 
 /// Docker's rules: a directory source copies its contents into dest; a file source goes to
 /// dest, or dest/<name> when dest is a directory (trailing '/', several sources, or an existing

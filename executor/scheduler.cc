@@ -224,7 +224,9 @@ Status Scheduler::RunStep(const planner::Stage& stage, const Step& s, StageRun& 
 
 Result<std::optional<cache::LayerRecord>> Scheduler::RunMiss(const planner::Stage& stage, const Step& s,
                                                              StageRun& st, std::string* reason) {
-  cache::StepRecord now{s.text, planner::KeyedParent(s.key_inputs), s.key, s.env, s.context_sources, std::nullopt};
+  // (ADD keeps no sources: they may be URLs with credentials, and only COPY reuses files.)
+  cache::StepRecord now{s.text, planner::KeyedParent(s.key_inputs), s.key, s.env,
+                        s.copy.add ? std::vector<std::string>{} : s.context_sources, std::nullopt};
   if (!s.files.empty()) now.files = s.files;
   Digest slot = planner::StepHistoryId(opts_.context_dir, opts_.dockerfile_name, stage.index, s.index_in_stage);
   std::optional<cache::StepRecord> prev;

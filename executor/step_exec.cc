@@ -15,6 +15,7 @@
 #include "executor/copy_op.h"
 #include "sandbox/host_mount.h"
 #include "executor/user_db.h"
+#include "planner/source_expand.h"
 
 namespace cb::executor {
 
@@ -313,15 +314,16 @@ Status ExecCopy(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& sn
   UniqueFd root = CB_TRY(rooted::OpenRoot(snap.rootfs()));
   CopyRequest cr;
   cr.context_fd = src_fd;
-  if (c.from.empty()) cr.ignored = ctx.ignored;
-  for (const auto& src : c.sources) {
-    if (c.add && planner::IsRemoteUrl(src)) {
-      cr.remote[src] = CB_TRY(RemoteSource(downloads, c, src));
-      cr.sources.push_back(src);
-      continue;
-    }
-    for (auto& p : CB_TRY(ExpandSourcePattern(src_fd, src))) cr.sources.push_back(std::move(p));
+  if (c.from.empty()) {
+    cr.ignore = ctx.ignore;
+    cr.sources = s.context_sources;  // expanded when the plan's keys were computed: hashed = copied
+  } else {
+    // A stage's or an image's root, known only now: the same expander on that root.
+    cr.sources = CB_TRY_CTX(planner::ExpandSources(src_fd, c.sources, nullptr, !c.heredocs.empty()), "COPY --from={}",
+                            c.from);
   }
+  for (const auto& src : cr.sources)
+    if (c.add && planner::IsRemoteUrl(src)) cr.remote[src] = CB_TRY(RemoteSource(downloads, c, src));
   cr.dest = c.dest.size() > 1 && c.dest.back() == '/' ? c.dest.substr(0, c.dest.size() - 1) : c.dest;
   cr.dest_is_dir = !c.dest.empty() && c.dest.back() == '/';
   cr.chmod = c.chmod;

@@ -28,7 +28,7 @@ struct StepContext {
   int context_fd = -1;
   const std::map<std::string, std::string>* secrets = nullptr;
   /// .dockerignore for context sources (may be null).
-  std::function<bool(const std::string&)> ignored;
+  const planner::IgnoreMatcher* ignore = nullptr;
   /// Layers of a finished stage, by index (what COPY --from and RUN --mount from= read).
   std::function<const std::vector<Digest>&(int)> stage;
 };

@@ -31,7 +31,7 @@ class StoreStepRunner : public StepRunner {
   }
 
   Result<std::optional<cache::LayerRecord>> Run(const StepTask& task) override {
-    StepContext ctx{store_, sandbox_, progress_, in_.context_dir, in_.context_fd, in_.secrets, in_.ignored,
+    StepContext ctx{store_, sandbox_, progress_, in_.context_dir, in_.context_fd, in_.secrets, in_.ignore,
                     task.stage_layers};
     const Step& s = task.step;
     auto reuse = ReuseFor(task);

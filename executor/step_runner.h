@@ -22,7 +22,7 @@ struct BuildInputs {
   std::string context_dir;
   int context_fd = -1;                                        ///< open for the build's duration
   const std::map<std::string, std::string>* secrets = nullptr;  ///< --secret id → file
-  std::function<bool(const std::string&)> ignored;            ///< .dockerignore (may be empty)
+  const planner::IgnoreMatcher* ignore = nullptr;             ///< .dockerignore (may be null; not owned)
   Downloads* downloads = nullptr;                             ///< ADD <url> contents fetched for the keys
 };
 

@@ -18,6 +18,7 @@
 #include "common/path.h"
 #include "common/rooted.h"
 #include "planner/dockerignore.h"
+#include "planner/source_expand.h"
 #include "planner/stat_cache.h"
 
 namespace cb::planner {
@@ -82,14 +83,6 @@ bool WalkExcluded(const IgnoreMatcher& m, const std::string& rel, IgnoreMatchInf
 /// How a device node's numbers enter the listing (in place of a link target): "major:minor".
 std::string DeviceNumbers(const struct stat& st) {
   return fmt::format("{}:{}", major(st.st_rdev), minor(st.st_rdev));
-}
-
-bool HasWildcard(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
-
-/// Context-relative form of a source as written: "/a/../b/" → "b", "." / "/" → ".".
-std::string SourceRel(const std::string& src) {
-  std::string rel = path::RelativeToRoot(src);
-  return rel.empty() ? "." : rel;
 }
 
 }  // namespace
@@ -456,66 +449,6 @@ Result<SourcesHash> ContextHasher::HashSourcesDetailed(const std::vector<std::st
 
 Result<Digest> ContextHasher::HashSources(const std::vector<std::string>& sources) {
   return CB_TRY(HashSourcesDetailed(sources)).digest;
-}
-
-namespace {
-
-/// Matches pattern components parts[k..] below dir_fd (context path prefix), collecting paths.
-Status ExpandBelow(int dir_fd, const std::string& prefix, const std::vector<std::string>& parts, size_t k,
-                   std::vector<std::string>& out) {
-  int dup = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
-  DIR* d = dup >= 0 ? ::fdopendir(dup) : nullptr;
-  if (!d) {
-    if (dup >= 0) ::close(dup);
-    return ErrnoError(errno, fmt::format("read directory `{}`", prefix.empty() ? "." : prefix));
-  }
-  std::vector<std::string> names;
-  while (struct dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != ".." && GlobMatch(parts[k], n)) names.push_back(std::move(n));
-  }
-  ::closedir(d);
-  std::sort(names.begin(), names.end());
-  for (const auto& n : names) {
-    std::string rel = Join(prefix, n);
-    if (k + 1 == parts.size()) {
-      out.push_back(rel);
-      continue;
-    }
-    UniqueFd sub(::openat(dir_fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (sub) CB_TRY(ExpandBelow(sub.get(), rel, parts, k + 1, out));
-  }
-  return Ok();
-}
-
-}  // namespace
-
-Result<std::vector<std::string>> ContextHasher::ExpandSources(const std::vector<std::string>& sources) {
-  std::vector<std::string> out;
-  for (const auto& src : sources) {
-    if (!HasWildcard(src)) {
-      out.push_back(src);
-      continue;
-    }
-    std::string rel = SourceRel(src);
-    if (!GlobValid(rel)) return MakeError(ErrorCode::kInvalidArgument, "bad wildcard pattern `{}`", src);
-    std::vector<std::string> parts;
-    for (size_t i = 0; i <= rel.size();) {
-      size_t j = std::min(rel.find('/', i), rel.size());
-      parts.push_back(rel.substr(i, j - i));
-      i = j + 1;
-    }
-    size_t first = 0;
-    std::string prefix;
-    while (first < parts.size() && !HasWildcard(parts[first])) prefix = Join(prefix, parts[first++]);
-    auto dir = rooted::Open(root_.get(), prefix.empty() ? "." : prefix, O_RDONLY | O_DIRECTORY);
-    if (!dir) continue;  // nothing can match below a missing directory
-    std::vector<std::string> matches;
-    CB_TRY(ExpandBelow(dir->get(), prefix, parts, first, matches));
-    for (auto& m : matches)
-      if (!ignore_ || !ignore_->Excluded(m)) out.push_back(std::move(m));
-  }
-  return out;
 }
 
 }  // namespace cb::planner

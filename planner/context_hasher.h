@@ -47,7 +47,7 @@ struct HashStats {
 /// Regular files are hashed on all cores (TBB); with a stat-cache directory, a file whose
 /// device, inode, size, mtime and ctime (ns) are unchanged since the last build is not read.
 ///
-/// Thread-safe: ExpandSources and HashSources* may be called from several threads (or TBB
+/// Thread-safe: HashSources* may be called from several threads (or TBB
 /// tasks) at once; each call waits on its own TBB task group and holds no lock while it waits.
 /// Movable (not while calls are running). The stat cache is written back by SaveStatCache()
 /// and, failing that, when the hasher is destroyed.
@@ -69,7 +69,7 @@ class ContextHasher {
   /// (FIFOs and devices are never opened; sockets are left out, as COPY skips them). Times and owners
   /// are left out: COPY writes files as 0:0 (or --chown, which the caller keys itself) and
   /// layer times are clamped. kNotFound names the missing source. Wildcards are NOT expanded
-  /// here: call ExpandSources first.
+  /// here: call planner::ExpandSources (source_expand.h) first.
   Result<Digest> HashSources(const std::vector<std::string>& sources);
 
   /// HashSources plus the per-file listing (same digest). For the cache-miss explanation the
@@ -77,20 +77,14 @@ class ContextHasher {
   /// cache record) and compares it with FirstDifference when the key differs.
   Result<SourcesHash> HashSourcesDetailed(const std::vector<std::string>& sources);
 
-  /// COPY/ADD wildcard expansion with Go filepath.Match semantics, as BuildKit: a source with
-  /// '*', '?' or '[' is matched, component by component ('*' never crosses '/'), against the
-  /// context's paths below its longest wildcard-free directory prefix; matches come back sorted,
-  /// excluded paths left out. Sources without wildcards come back unchanged (cleaned). A
-  /// wildcard that matches nothing contributes nothing (BuildKit allows empty wildcards); a bad
-  /// pattern is kInvalidArgument naming it.
-  Result<std::vector<std::string>> ExpandSources(const std::vector<std::string>& sources);
-
   /// Writes the stat cache back (no-op without one).
   Status SaveStatCache();
 
   /// Totals over every call so far (read when no call is running).
   const HashStats& stats() const { return stats_; }
   int root_fd() const { return root_.get(); }
+  /// The .dockerignore matcher (null when there is none or it is empty).
+  const IgnoreMatcher* ignore() const { return ignore_; }
   const std::string& dir() const { return dir_; }
 
  private:

@@ -5,6 +5,7 @@
 
 #include "common/key_value.h"
 #include "common/path.h"
+#include "planner/dockerignore.h"
 #include "planner/lowering.h"
 
 namespace cb::planner::internal {
@@ -222,6 +223,11 @@ Result<Step> LowerCopy(StageScope& s, const ast::Instruction& ins, const parser:
     c.sources.push_back(src);
   }
   CB_TRY(CheckRemoteSources(s, ins, c));
+  if (!c.excludes.empty()) {
+    // Matched as .dockerignore patterns when the step runs: a bad one is a Dockerfile error now.
+    auto m = IgnoreMatcher::FromLines(c.excludes);
+    if (!m) return At(*s.df, ins, fmt::format("--exclude: {}", m.error().message));
+  }
   CB_TRY(CheckUnpack(s, ins, flags, c));
   CB_TRY(LinkRules(s, ins, c));
   std::string dest = CB_TRY(s.Expand(ins, ins.args.back()));

@@ -86,8 +86,9 @@ struct Step {
   StepKeyInputs key_inputs;
   /// The cache key (StepKey(key_inputs)); set by ComputeKeys for the steps of needed stages.
   Digest key;
-  /// COPY/ADD from the context: the sources after wildcard expansion (what the COPY copies),
-  /// and the listing behind key_inputs.context and urls (what a cache miss compares).
+  /// COPY/ADD from the context: the sources after wildcard expansion, URLs in place (what the
+  /// step copies: context sources are never expanded again), and the listing behind
+  /// key_inputs.context and urls (what a cache miss compares).
   std::vector<std::string> context_sources;
   std::vector<ContextFile> files;
 };

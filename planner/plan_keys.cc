@@ -8,14 +8,17 @@
 
 #include <tbb/task_group.h>
 
+#include "planner/source_expand.h"
+
 namespace cb::planner {
 namespace {
 
 /// One set of context sources to expand (COPY/ADD) and hash.
 struct HashJob {
   Step* step = nullptr;
-  std::vector<std::string> sources;  ///< as written
+  std::vector<std::string> sources;  ///< as written (ADD: URLs too, passed through)
   bool expand = false;               ///< COPY/ADD: wildcards allowed
+  bool others = false;               ///< the instruction has heredoc sources
   std::vector<std::string> expanded;
   std::optional<Result<SourcesHash>> result;
 };
@@ -43,20 +46,22 @@ Work Gather(Plan& plan) {
     if (!stage.needed) continue;
     for (auto& s : stage.steps) {
       if (s.kind == StepKind::kCopy && s.copy.from.empty()) {
-        std::vector<std::string> local;
+        bool local = false;
         for (const auto& src : s.copy.sources) {
           if (s.copy.add && IsRemoteUrl(src)) {
             if (s.copy.checksum.empty()) w.urls_of[&s].push_back(&w.urls.emplace_back(UrlJob{&s, src, {}}));
           } else {
-            local.push_back(src);
+            local = true;
           }
         }
-        if (!local.empty()) w.hashes_of[&s].push_back(&w.hashes.emplace_back(HashJob{&s, local, true, {}, {}}));
+        if (local)
+          w.hashes_of[&s].push_back(
+              &w.hashes.emplace_back(HashJob{&s, s.copy.sources, true, !s.copy.heredocs.empty(), {}, {}}));
       } else if (s.kind == StepKind::kRun) {
         for (const auto& m : s.mounts)
           if (m.type == "bind" && m.from.empty())
             w.hashes_of[&s].push_back(
-                &w.hashes.emplace_back(HashJob{&s, {m.source.empty() ? "." : m.source}, false, {}, {}}));
+                &w.hashes.emplace_back(HashJob{&s, {m.source.empty() ? "." : m.source}, false, false, {}, {}}));
       }
     }
   }
@@ -69,8 +74,13 @@ void RunAll(Work& w, ContextHasher& hasher, const UrlResolver& resolve) {
   for (auto& j : w.hashes) {
     tg.run([&j, &hasher] {
       j.result = [&]() -> Result<SourcesHash> {
-        j.expanded = j.expand ? CB_TRY(hasher.ExpandSources(j.sources)) : j.sources;
-        return hasher.HashSourcesDetailed(j.expanded);
+        if (!j.expand) return hasher.HashSourcesDetailed(j.sources);
+        // The one expansion of the context sources: what is hashed is what the COPY copies.
+        j.expanded = CB_TRY(ExpandSources(hasher.root_fd(), j.sources, hasher.ignore(), j.others));
+        std::vector<std::string> local;
+        for (const auto& src : j.expanded)
+          if (!IsRemoteUrl(src)) local.push_back(src);
+        return hasher.HashSourcesDetailed(local);
       }();
     });
   }
@@ -126,6 +136,7 @@ Status FillContent(Plan& plan, Step& s, Work& w) {
       s.files.push_back(UrlEntry(u));
       k.urls.push_back(std::move(u));
     }
+    s.context_sources = s.copy.sources;  // URLs only (or heredocs only): nothing to expand
     if (hashes != w.hashes_of.end()) {
       HashJob* j = CB_TRY(take_hash());
       k.context = (*j->result)->digest;

@@ -12,6 +12,7 @@
 #include "common/fs.h"
 #include "planner/context_hasher.h"
 #include "planner/dockerignore.h"
+#include "planner/source_expand.h"
 
 using namespace cb::planner;
 
@@ -196,14 +197,25 @@ TEST_CASE("ExpandSources: Go filepath.Match per component, sorted, ignore-aware"
   c.Write("skip.txt", "");
   auto ig = IgnoreMatcher::Parse("skip.txt\n");
   auto h = ContextHasher::Open(c.dir, &*ig, "");
+  int fd = h->root_fd();
   using V = std::vector<std::string>;
-  CHECK(*h->ExpandSources({"*.txt"}) == V{"a.txt", "b.txt"});
-  CHECK(*h->ExpandSources({"*/*.txt"}) == V{"sub/x.txt"});
-  CHECK(*h->ExpandSources({"sub/*"}) == V{"sub/deep", "sub/x.txt"});
-  CHECK(*h->ExpandSources({"[ab].txt", "c.md"}) == V{"a.txt", "b.txt", "c.md"});
-  CHECK(*h->ExpandSources({"?.md"}) == V{"c.md"});
-  CHECK(h->ExpandSources({"*.none"})->empty());
-  CHECK_FALSE(h->ExpandSources({"[.txt"}).has_value());
+  CHECK(*ExpandSources(fd, {"*.txt"}, &*ig) == V{"a.txt", "b.txt"});
+  CHECK(*ExpandSources(fd, {"*/*.txt"}, &*ig) == V{"sub/x.txt"});
+  CHECK(*ExpandSources(fd, {"sub/*"}, &*ig) == V{"sub/deep", "sub/x.txt"});
+  CHECK(*ExpandSources(fd, {"[ab].txt", "c.md"}, &*ig) == V{"a.txt", "b.txt", "c.md"});
+  CHECK(*ExpandSources(fd, {"?.md"}, &*ig) == V{"c.md"});
+  CHECK(*ExpandSources(fd, {"./sub/../*.md"}, &*ig) == V{"c.md"});
+  CHECK_FALSE(ExpandSources(fd, {"[.txt"}, &*ig).has_value());
+  // A wildcard that matches nothing adds nothing; it is an error only when nothing of the
+  // instruction matches (BuildKit): not beside a match, a plain source, a URL or a heredoc.
+  CHECK(*ExpandSources(fd, {"*.none", "c.md"}, &*ig) == V{"c.md"});
+  CHECK(*ExpandSources(fd, {"*.none", "missing"}, &*ig) == V{"missing"});
+  CHECK(*ExpandSources(fd, {"*.none", "http://h/x"}, &*ig) == V{"http://h/x"});
+  CHECK(ExpandSources(fd, {"*.none"}, &*ig, true)->empty());
+  auto none = ExpandSources(fd, {"*.none", "skip.*"}, &*ig);
+  REQUIRE_FALSE(none.has_value());
+  CHECK(none.error().code == cb::ErrorCode::kNotFound);
+  CHECK(none.error().message == "no source files were specified: nothing matches `*.none`, `skip.*`");
 }
 
 TEST_CASE("per-file listing: FirstDifference names the file; serialization round-trips") {
