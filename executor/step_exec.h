@@ -1,5 +1,5 @@
 // Private to executor/: executing one filesystem step (RUN, COPY/ADD, WORKDIR) on an active
-// snapshot. The builder decides whether a step runs; this code only runs it.
+// snapshot. The scheduler decides whether a step runs (executor/scheduler.h); this code only runs it.
 #pragma once
 
 #include <functional>
