@@ -164,7 +164,7 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   }
   if (output) {
     if (auto st = executor::ExportBuildOutput(**store, result->image, *output, o.tags); !st) return fail(st.error());
-    progress->Note(fmt::format("exporting to {} {} done", output->type, output->dest));
+    progress->Note(fmt::format("exporting to {} {} done", executor::FormatOutputType(output->type), output->dest));
   }
   if (!output || output->dest != "-") fmt::print("{}\n", result->image.manifest_digest.ToString());
   return 0;

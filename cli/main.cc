@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include "cli/cli_options.h"
 #include "cli/verbs.h"
 
 namespace {
@@ -116,8 +117,7 @@ int main(int argc, char** argv) {
   build->add_option("--build-arg", b.build_args, "Set a build-time variable K=V (repeatable)")->allow_extra_args(false);
   build->add_option("--secret", b.secrets, "Expose a secret to RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR")->allow_extra_args(false);
   build->add_option("--platform", b.platform, "Target platform (only linux/amd64)");
-  build->add_option("--network", b.network, "default|none|host: network of RUN steps without their own --network")
-      ->check(CLI::IsMember({"default", "none", "host"}));
+  AddNetworkOption(build, b.network, false, "default|none|host: network of RUN steps without their own --network");
   build->add_flag("--push", b.push, "Push every -t name to its registry after the build");
   build->add_option("context", b.context, "Build context directory")->required();
   build->callback([&] { rc = Build(g, b); });
@@ -137,10 +137,8 @@ int main(int argc, char** argv) {
   run->add_option("-w,--workdir", r.workdir, "Working directory inside the container (absolute; created if missing)");
   run->add_option("-u,--user", r.user, "USER[:GROUP], names or ids, resolved in the image's /etc/passwd and /etc/group");
   run->add_option("--entrypoint", r.entrypoint, "Override the image's ENTRYPOINT (one word; \"\" clears it; CMD is dropped)");
-  run->add_option("--network", r.network,
-                  "default (own network namespace, outbound NAT through slirp4netns; alias bridge) | none (loopback only) | host")
-      ->check(CLI::IsMember({"default", "bridge", "slirp4netns", "none", "host"}))
-      ->capture_default_str();
+  AddNetworkOption(run, r.network, true,
+                   "default (own network namespace, outbound NAT through slirp4netns; alias bridge) | none (loopback only) | host");
   run->add_option("--name", r.name, "Container name: unique among running `cbuild run`s of this --root");
   run->add_option("--hostname", r.hostname, "Container host name (default: a random 12-digit hex id, as Docker)");
   run->prefix_command();  // IMAGE and everything after it (the command, flags included) stay unparsed

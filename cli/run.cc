@@ -118,12 +118,6 @@ std::string ShortId() {
   return out;
 }
 
-sandbox::NetworkMode Network(const std::string& n) {
-  if (n == "none") return sandbox::NetworkMode::kNone;
-  if (n == "host") return sandbox::NetworkMode::kHost;
-  return sandbox::NetworkMode::kDefault;  // "default", "bridge", "slirp4netns"
-}
-
 /// --name NAME: held as an flock'ed file <root>/containers/NAME while the container runs, so
 /// that a second `run --name NAME` fails like Docker's "already in use"; removed at the end.
 class NameLock {
@@ -237,7 +231,7 @@ Result<Prepared> Prepare(store::Store& store, const RunOptions& o) {
   spec.env = Env(img.config, o, spec.hostname, id.home.empty() ? "/" : id.home);
   spec.cwd = !o.workdir.empty() ? o.workdir
              : img.config.config.working_dir.empty() ? "/" : img.config.config.working_dir;
-  spec.network = Network(o.network);
+  spec.network = o.network;
   spec.stdin_fd = o.interactive ? 0 : -1;
   spec.tty = o.tty;
   spec.stop_timeout_ms = cancel::kStopTimeoutMs;

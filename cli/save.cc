@@ -15,7 +15,9 @@ namespace {
 int Save(const GlobalOptions& g, const std::vector<std::string>& images, const std::string& output,
          const std::string& format, const std::string& compression) {
   executor::OutputSpec spec;
-  spec.type = format;
+  auto type = executor::ParseOutputType(format);
+  if (!type) return Fail(type.error()) + 1;
+  spec.type = *type;
   spec.dest = output;
   if (!compression.empty()) {
     auto c = executor::ParseCompression(compression);

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "common/network_mode.h"
+
 namespace CLI {
 class App;
 }
@@ -30,14 +32,15 @@ struct BuildOptions {
   std::vector<std::string> build_args;  ///< K=V, or K to take the caller's environment value
   std::vector<std::string> secrets;     ///< id=ID,src=PATH (or env=VAR)
   std::string platform = "linux/amd64";
-  std::string network = "default";  ///< --network: RUN's network unless RUN --network says otherwise
+  NetworkMode network = NetworkMode::kDefault;  ///< --network: RUN's network unless RUN --network says otherwise
 };
 
 struct RunOptions {
   bool rm = false, interactive = false, tty = false;
   std::vector<std::string> env;
   std::vector<std::string> volumes;
-  std::string workdir, user, entrypoint, network = "default", name, hostname;
+  std::string workdir, user, entrypoint, name, hostname;
+  NetworkMode network = NetworkMode::kDefault;
   bool entrypoint_set = false;
   std::string image;
   std::vector<std::string> args;

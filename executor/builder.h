@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/digest.h"
+#include "common/network_mode.h"
 #include "common/result.h"
 #include "progress/progress.h"
 #include "sandbox/sandbox.h"
@@ -28,7 +29,7 @@ struct BuildRequest {
   std::map<std::string, std::string> build_args;  ///< --build-arg K=V
   std::map<std::string, std::string> secrets;     ///< --secret id=ID,src=PATH
   std::string platform = "linux/amd64";
-  std::string network = "default";  ///< default network of RUN steps (default|none|host)
+  NetworkMode network = NetworkMode::kDefault;  ///< network of RUN steps without RUN --network
 };
 
 struct BuildResult {

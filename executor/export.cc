@@ -47,7 +47,7 @@ Status WriteTree(const std::string& dir, const OutputSpec& spec) {
   opts.compression = spec.compression.value_or(Compression::kNone);
   opts.clamp_mtime = SourceDateEpoch();
   opts.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (spec.type == "tar") {
+  if (spec.type == OutputType::kTar) {
     UniqueFd fd;
     std::string tmp;
     if (spec.dest == "-") {
@@ -112,10 +112,27 @@ Result<snapshotter::Compression> ParseCompression(std::string_view name) {
   return MakeError(ErrorCode::kInvalidArgument, "compression `{}`: expected gzip, zstd or none", name);
 }
 
+std::string_view FormatOutputType(OutputType t) {
+  switch (t) {
+    case OutputType::kOci: return "oci";
+    case OutputType::kDocker: return "docker";
+    case OutputType::kLocal: return "local";
+    case OutputType::kTar: return "tar";
+    case OutputType::kImage: return "image";
+  }
+  return "local";
+}
+
+Result<OutputType> ParseOutputType(std::string_view s) {
+  for (OutputType t : {OutputType::kOci, OutputType::kDocker, OutputType::kLocal, OutputType::kTar, OutputType::kImage})
+    if (s == FormatOutputType(t)) return t;
+  return MakeError(ErrorCode::kInvalidArgument, "type `{}`: expected oci, docker, local, tar or image", s);
+}
+
 Result<OutputSpec> ParseOutputSpec(std::string_view spec) {
   OutputSpec out;
   if (spec.find('=') == std::string_view::npos) {
-    out.type = "local";
+    out.type = OutputType::kLocal;
     out.dest = std::string(spec);
     return out;
   }
@@ -123,7 +140,7 @@ Result<OutputSpec> ParseOutputSpec(std::string_view spec) {
     if (!value) return MakeError(ErrorCode::kInvalidArgument, "--output: `{}` is not KEY=VALUE", k);
     const std::string& v = *value;
     if (k == "type") {
-      out.type = v;
+      out.type = CB_TRY_CTX(ParseOutputType(v), "--output");
     } else if (k == "dest") {
       out.dest = v;
     } else if (k == "compression") {
@@ -134,12 +151,9 @@ Result<OutputSpec> ParseOutputSpec(std::string_view spec) {
       return MakeError(ErrorCode::kInvalidArgument, "--output: unknown key `{}` (type, dest, compression, name)", k);
     }
   }
-  if (out.type != "oci" && out.type != "docker" && out.type != "local" && out.type != "tar" && out.type != "image")
-    return MakeError(ErrorCode::kInvalidArgument, "--output: type `{}`: expected oci, docker, local, tar or image",
-                     out.type);
-  if (out.type != "image" && out.dest.empty())
-    return MakeError(ErrorCode::kInvalidArgument, "--output type={} needs dest=PATH", out.type);
-  if (out.type == "local" && out.dest == "-")
+  if (out.type != OutputType::kImage && out.dest.empty())
+    return MakeError(ErrorCode::kInvalidArgument, "--output type={} needs dest=PATH", FormatOutputType(out.type));
+  if (out.type == OutputType::kLocal && out.dest == "-")
     return MakeError(ErrorCode::kInvalidArgument, "--output type=local: dest must be a directory, not `-`");
   return out;
 }
@@ -183,14 +197,22 @@ Result<image::Image> MaterializeImage(Store& store, const image::Image& img, Com
 
 Status ExportImage(Store& store, const image::Image& img, const OutputSpec& spec,
                    const std::vector<image::Reference>& names) {
-  if (spec.type == "image") return Ok();
-  if (spec.type == "local" || spec.type == "tar") return ExportRootfs(store, img, spec);
-  if (spec.type == "oci") {
-    auto out = CB_TRY(MaterializeImage(store, img, Compression::kGzip, spec.compression));
-    return image::WriteOciArchive(store.blobs(), out, names, spec.dest);
+  switch (spec.type) {
+    case OutputType::kImage:
+      return Ok();
+    case OutputType::kLocal:
+    case OutputType::kTar:
+      return ExportRootfs(store, img, spec);
+    case OutputType::kOci: {
+      auto out = CB_TRY(MaterializeImage(store, img, Compression::kGzip, spec.compression));
+      return image::WriteOciArchive(store.blobs(), out, names, spec.dest);
+    }
+    case OutputType::kDocker: {
+      auto out = CB_TRY(MaterializeImage(store, img, Compression::kNone, spec.compression));
+      return image::WriteDockerArchive(store.blobs(), out, names, spec.dest);
+    }
   }
-  auto out = CB_TRY(MaterializeImage(store, img, Compression::kNone, spec.compression));
-  return image::WriteDockerArchive(store.blobs(), out, names, spec.dest);
+  return Ok();
 }
 
 Status ExportBuildOutput(Store& store, const image::Image& img, const OutputSpec& spec,
@@ -200,7 +222,7 @@ Status ExportBuildOutput(Store& store, const image::Image& img, const OutputSpec
   for (const auto& n : spec.names) {
     auto ref = CB_TRY(image::ParseReference(n));
     names.push_back(ref);
-    if (spec.type == "image") CB_TRY(store.images().Tag(ref, img.manifest_digest));
+    if (spec.type == OutputType::kImage) CB_TRY(store.images().Tag(ref, img.manifest_digest));
   }
   return ExportImage(store, img, spec, names);
 }

@@ -16,8 +16,17 @@
 namespace cb::executor {
 
 /// `--output type=oci|docker|local|tar|image,dest=PATH[,compression=gzip|zstd|none][,name=N]`.
+/// Where an image goes: an OCI archive, a docker-archive, the merged root filesystem as a
+/// directory or a tar, or (build --output type=image) names in the store only.
+enum class OutputType { kOci, kDocker, kLocal, kTar, kImage };
+
+/// "oci", "docker", "local", "tar", "image".
+std::string_view FormatOutputType(OutputType t);
+/// kInvalidArgument naming the accepted types for anything else.
+Result<OutputType> ParseOutputType(std::string_view s);
+
 struct OutputSpec {
-  std::string type;   ///< "oci", "docker", "local", "tar" or "image"
+  OutputType type = OutputType::kLocal;
   std::string dest;   ///< file (oci, docker, tar; "-" = stdout) or directory (local)
   std::optional<snapshotter::Compression> compression;  ///< set: every layer in this one
   std::vector<std::string> names;  ///< name=... (may repeat, or be comma-free list "a b")

@@ -137,7 +137,7 @@ Result<UniqueFd> OpenCacheLock(const std::string& dir) {
 ///             when all are in use; instances stay for later builds, as BuildKit's.
 Result<CacheClaim> ClaimCache(StepContext& ctx, const planner::RunMount& m) {
   std::string base = ctx.store.root() + "/cache-mounts/" + Sha256Of(m.id).Hex();
-  if (m.sharing == "private") {
+  if (m.sharing == planner::MountSharing::kPrivate) {
     constexpr int kMaxInstances = 64;
     for (int i = 0; i < kMaxInstances; ++i) {
       std::string dir = i == 0 ? base : fmt::format("{}.{}", base, i);
@@ -150,7 +150,7 @@ Result<CacheClaim> ClaimCache(StepContext& ctx, const planner::RunMount& m) {
   }
   CB_TRY(EnsureCacheDir(ctx, m, base));
   UniqueFd fd = CB_TRY(OpenCacheLock(base));
-  int op = m.sharing == "locked" ? LOCK_EX : LOCK_SH;
+  int op = m.sharing == planner::MountSharing::kLocked ? LOCK_EX : LOCK_SH;
   while (::flock(fd.get(), op) != 0) {
     if (errno != EINTR) return ErrnoError(errno, fmt::format("lock cache mount `{}`", base));
   }
@@ -162,7 +162,7 @@ Result<CacheClaim> ClaimCache(StepContext& ctx, const planner::RunMount& m) {
 Result<std::map<std::string, CacheClaim>> ClaimCaches(StepContext& ctx, const Step& s) {
   std::map<std::string, const planner::RunMount*> first;
   for (const auto& m : s.mounts)
-    if (m.type == "cache") first.emplace(m.id, &m);
+    if (m.type == planner::MountType::kCache) first.emplace(m.id, &m);
   std::map<std::string, CacheClaim> claims;
   for (const auto& [id, m] : first) claims.emplace(id, CB_TRY(ClaimCache(ctx, *m)));
   return claims;
@@ -178,59 +178,78 @@ struct RunResources {
   }
 };
 
+/// RUN --mount=type=bind: the context or a stage/image root, read-only, or with writes
+/// discarded (rw: an overlay with a throwaway upper).
+Status AddBindMount(StepContext& ctx, const planner::RunMount& m, SandboxSpec& spec, RunResources& res) {
+  std::string src_dir;
+  if (m.from.empty()) {
+    src_dir = ctx.context_dir;
+  } else {
+    auto layers = CB_TRY(SourceLayers(ctx, m.from_stage, m.from));
+    res.views.push_back(CB_TRY(MountedView::Open(ctx.store, layers)));
+    src_dir = res.views.back()->dir();
+  }
+  std::string src = src_dir + "/" + path::RelativeToRoot(m.source);
+  if (!fs::Exists(src)) return MakeError(ErrorCode::kNotFound, "RUN --mount: source `{}` not found", m.source);
+  if (m.readwrite) {
+    // Writes allowed, then discarded: an overlay with a throwaway upper.
+    std::string tmp = CB_TRY(fs::MakeTempDir(ctx.store.root() + "/active", std::to_string(::getpid()) + "-rw-"));
+    res.temp_dirs.push_back(tmp);
+    CB_TRY(fs::MakeDirs(tmp + "/u"));
+    CB_TRY(fs::MakeDirs(tmp + "/w"));
+    spec.mounts.push_back({"overlay", "overlay", m.target,
+                           {"lowerdir=" + src, "upperdir=" + tmp + "/u", "workdir=" + tmp + "/w"}});
+  } else {
+    spec.mounts.push_back({"bind", src, m.target, {"rbind", "ro"}});
+  }
+  return Ok();
+}
+
+/// RUN --mount=type=secret: a private copy of the secret file, and/or an env var.
+Status AddSecretMount(StepContext& ctx, const planner::RunMount& m, SandboxSpec& spec, RunResources& res) {
+  if (!ctx.secrets || !ctx.secrets->count(m.id)) {
+    if (m.required) return MakeError(ErrorCode::kNotFound, "secret `{}` is required but was not given (--secret id={},src=...)", m.id, m.id);
+    return Ok();
+  }
+  auto it = ctx.secrets->find(m.id);
+  if (!m.env.empty()) {
+    std::string value = CB_TRY(fs::ReadFile(it->second));
+    spec.env.push_back(m.env + "=" + value);
+  }
+  if (!m.target.empty()) {
+    std::string tmp = CB_TRY(fs::MakeTempDir(ctx.store.root() + "/active", std::to_string(::getpid()) + "-secret-"));
+    res.temp_dirs.push_back(tmp);
+    ::chmod(tmp.c_str(), 0700);
+    std::string copy = tmp + "/" + Sha256Of(m.id).Short();
+    CB_TRY(fs::WriteFileAtomic(copy, CB_TRY(fs::ReadFile(it->second)), m.mode.value_or(0400)));
+    if (::chown(copy.c_str(), m.uid.value_or(0), m.gid.value_or(0)) != 0) return ErrnoError(errno, "chown secret");
+    spec.mounts.push_back({"bind", copy, m.target, {"bind", "ro"}});
+  }
+  return Ok();
+}
+
 /// RUN --mount=... → sandbox mounts (and env for secrets).
 Status AddRunMounts(StepContext& ctx, const Step& s, SandboxSpec& spec, RunResources& res) {
   res.caches = CB_TRY(ClaimCaches(ctx, s));
   for (const auto& m : s.mounts) {
-    if (m.type == "cache") {
-      spec.mounts.push_back({"bind", res.caches.at(m.id).dir, m.target, {"rbind"}});
-    } else if (m.type == "tmpfs") {
-      std::vector<std::string> o = {"mode=1777"};
-      if (m.size > 0) o.push_back(fmt::format("size={}", m.size));
-      spec.mounts.push_back({"tmpfs", "tmpfs", m.target, o});
-    } else if (m.type == "bind") {
-      std::string src_dir;
-      if (m.from.empty()) {
-        src_dir = ctx.context_dir;
-      } else {
-        auto layers = CB_TRY(SourceLayers(ctx, m.from_stage, m.from));
-        res.views.push_back(CB_TRY(MountedView::Open(ctx.store, layers)));
-        src_dir = res.views.back()->dir();
+    switch (m.type) {
+      case planner::MountType::kCache:
+        spec.mounts.push_back({"bind", res.caches.at(m.id).dir, m.target, {"rbind"}});
+        break;
+      case planner::MountType::kTmpfs: {
+        std::vector<std::string> o = {"mode=1777"};
+        if (m.size > 0) o.push_back(fmt::format("size={}", m.size));
+        spec.mounts.push_back({"tmpfs", "tmpfs", m.target, o});
+        break;
       }
-      std::string src = src_dir + "/" + path::RelativeToRoot(m.source);
-      if (!fs::Exists(src)) return MakeError(ErrorCode::kNotFound, "RUN --mount: source `{}` not found", m.source);
-      if (m.readwrite) {
-        // Writes allowed, then discarded: an overlay with a throwaway upper.
-        std::string tmp = CB_TRY(fs::MakeTempDir(ctx.store.root() + "/active", std::to_string(::getpid()) + "-rw-"));
-        res.temp_dirs.push_back(tmp);
-        CB_TRY(fs::MakeDirs(tmp + "/u"));
-        CB_TRY(fs::MakeDirs(tmp + "/w"));
-        spec.mounts.push_back({"overlay", "overlay", m.target,
-                               {"lowerdir=" + src, "upperdir=" + tmp + "/u", "workdir=" + tmp + "/w"}});
-      } else {
-        spec.mounts.push_back({"bind", src, m.target, {"rbind", "ro"}});
-      }
-    } else if (m.type == "secret") {
-      if (!ctx.secrets || !ctx.secrets->count(m.id)) {
-        if (m.required) return MakeError(ErrorCode::kNotFound, "secret `{}` is required but was not given (--secret id={},src=...)", m.id, m.id);
-        continue;
-      }
-      auto it = ctx.secrets->find(m.id);
-      if (!m.env.empty()) {
-        std::string value = CB_TRY(fs::ReadFile(it->second));
-        spec.env.push_back(m.env + "=" + value);
-      }
-      if (!m.target.empty()) {
-        std::string tmp = CB_TRY(fs::MakeTempDir(ctx.store.root() + "/active", std::to_string(::getpid()) + "-secret-"));
-        res.temp_dirs.push_back(tmp);
-        ::chmod(tmp.c_str(), 0700);
-        std::string copy = tmp + "/" + Sha256Of(m.id).Short();
-        CB_TRY(fs::WriteFileAtomic(copy, CB_TRY(fs::ReadFile(it->second)), m.mode.value_or(0400)));
-        if (::chown(copy.c_str(), m.uid.value_or(0), m.gid.value_or(0)) != 0) return ErrnoError(errno, "chown secret");
-        spec.mounts.push_back({"bind", copy, m.target, {"bind", "ro"}});
-      }
-    } else {
-      return MakeError(ErrorCode::kUnsupported, "RUN --mount=type={} is not supported", m.type);
+      case planner::MountType::kBind:
+        CB_TRY(AddBindMount(ctx, m, spec, res));
+        break;
+      case planner::MountType::kSecret:
+        CB_TRY(AddSecretMount(ctx, m, spec, res));
+        break;
+      case planner::MountType::kSsh:
+        return MakeError(ErrorCode::kUnsupported, "RUN --mount=type=ssh is not supported");
     }
   }
   return Ok();
@@ -271,7 +290,7 @@ Status ExecRun(StepContext& ctx, const Step& s, snapshotter::ActiveSnapshot& sna
   spec.uid = id.uid;
   spec.gid = id.gid;
   spec.extra_gids = id.extra_gids;
-  spec.network = s.network == "none" ? NetworkMode::kNone : s.network == "host" ? NetworkMode::kHost : NetworkMode::kDefault;
+  spec.network = s.network;
   RunResources res;
   CB_TRY(AddRunMounts(ctx, s, spec, res));
   cancel::Subscription cancelled;  // SIGINT/SIGTERM to cbuild stop the step (common/cancel.h)

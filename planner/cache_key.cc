@@ -46,7 +46,8 @@ std::string JoinList(const std::vector<std::string>& v) {
 std::string Opt(const std::optional<unsigned>& v) { return v ? std::to_string(*v) : std::string(); }
 
 std::string MountMaterial(const MountKeyInputs& m) {
-  return Material({m.type, m.target, m.source, m.from, m.id, m.sharing, m.readwrite ? "rw" : "ro", Opt(m.mode),
+  return Material({std::string(FormatMountType(m.type)), m.target, m.source, m.from, m.id,
+                   std::string(FormatMountSharing(m.sharing)), m.readwrite ? "rw" : "ro", Opt(m.mode),
                    Opt(m.uid), Opt(m.gid), m.env, std::to_string(m.size)});
 }
 
@@ -67,7 +68,8 @@ std::string Instruction(const StepKeyInputs& in) {
     case KeyKind::kRun: {
       std::string mounts;
       for (const auto& m : in.mounts) mounts += MountMaterial(m);
-      return Material({"run", JoinList(in.argv), JoinList(in.env), in.workdir, in.user, in.network, mounts});
+      return Material({"run", JoinList(in.argv), JoinList(in.env), in.workdir, in.user,
+                       std::string(FormatNetworkMode(in.network)), mounts});
     }
     case KeyKind::kCopy: {
       std::string heredocs;
@@ -177,14 +179,14 @@ std::vector<KeyInputField> DescribeInputs(const StepKeyInputs& in) {
     list("env", in.env);
     one("workdir", in.workdir);
     one("user", in.user);
-    one("network", in.network);
+    one("network", std::string(FormatNetworkMode(in.network)));
     std::vector<std::string> mounts;
     for (const auto& m : in.mounts) {
-      std::string s = fmt::format("type={},target={}", m.type, m.target);
+      std::string s = fmt::format("type={},target={}", FormatMountType(m.type), m.target);
       for (const auto& [k, v] : {std::pair<const char*, std::string>{"source", m.source}, {"from", m.from},
                                  {"id", m.id}, {"env", m.env}})
         if (!v.empty()) s += fmt::format(",{}={}", k, v);
-      if (m.type == "cache") s += ",sharing=" + m.sharing;
+      if (m.type == MountType::kCache) s += fmt::format(",sharing={}", FormatMountSharing(m.sharing));
       if (m.readwrite) s += ",rw";
       if (m.mode) s += fmt::format(",mode={:o}", *m.mode);
       if (m.uid) s += fmt::format(",uid={}", *m.uid);

@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "common/digest.h"
+#include "common/network_mode.h"
+#include "planner/run_mount.h"
 
 namespace cb::planner {
 
@@ -34,7 +36,9 @@ enum class KeyKind {
 /// change its result) and the resolved stage index (`from` as written is keyed, and a bind
 /// from a stage adds that stage's key to bind_sources).
 struct MountKeyInputs {
-  std::string type, target, source, from, id, sharing;
+  MountType type = MountType::kBind;
+  std::string target, source, from, id;
+  MountSharing sharing = MountSharing::kShared;
   bool readwrite = false;
   std::optional<unsigned> mode, uid, gid;
   std::string env;   ///< secret: the env var it is exposed as
@@ -67,7 +71,7 @@ struct StepKeyInputs {
   // kRun
   std::vector<std::string> argv;  ///< the full command line (shell form wrapped in SHELL)
   std::vector<std::string> env;   ///< the process environment without proxy build args
-  std::string network;            ///< default | none | host
+  NetworkMode network = NetworkMode::kDefault;
   std::vector<MountKeyInputs> mounts;
 
   // kCopy (after expansion of ARG/ENV; sources as written, wildcards kept)

@@ -29,8 +29,9 @@ Status MountField(StageScope& s, const ast::Instruction& ins, RunMount& m, const
     return At(*s.df, ins, fmt::format("RUN --mount: invalid {} `{}`", what, v));
   };
   if (k == "type") {
-    if (v != "bind" && v != "cache" && v != "tmpfs" && v != "secret" && v != "ssh") return bad("type");
-    m.type = v;
+    auto t = ParseMountType(v);
+    if (!t) return bad("type");
+    m.type = *t;
   } else if (k == "target" || k == "dst" || k == "destination") {
     m.target = v;
   } else if (k == "source" || k == "src") {
@@ -40,8 +41,9 @@ Status MountField(StageScope& s, const ast::Instruction& ins, RunMount& m, const
   } else if (k == "id") {
     m.id = v;
   } else if (k == "sharing") {
-    if (v != "shared" && v != "private" && v != "locked") return bad("sharing");
-    m.sharing = v;
+    auto sh = ParseMountSharing(v);
+    if (!sh) return bad("sharing");
+    m.sharing = *sh;
   } else if (k == "mode") {
     if (!(m.mode = ParseOctal(v))) return bad("mode");
   } else if (k == "uid") {
@@ -89,14 +91,14 @@ Result<std::vector<RunMount>> ParseMounts(StageScope& s, const ast::Instruction&
       std::string v = CB_TRY(s.Expand(ins, raw.value_or("")));
       CB_TRY(MountField(s, ins, m, k, v));
     }
-    if (m.target.empty() && m.type != "secret" && m.type != "ssh")
+    if (m.target.empty() && m.type != MountType::kSecret && m.type != MountType::kSsh)
       return At(*s.df, ins, "RUN --mount: target is required");
-    if (m.type == "secret") {
+    if (m.type == MountType::kSecret) {
       if (m.id.empty()) m.id = m.target.empty() ? "" : m.target.substr(m.target.rfind('/') + 1);
       if (m.id.empty()) return At(*s.df, ins, "RUN --mount=type=secret: id or target is required");
       if (m.target.empty() && m.env.empty()) m.target = "/run/secrets/" + m.id;
     }
-    if (m.type == "cache" && m.id.empty()) m.id = m.target;
+    if (m.type == MountType::kCache && m.id.empty()) m.id = m.target;
     if (!m.target.empty()) m.target = path::Resolve(s.config.working_dir, m.target);
     if (!m.from.empty()) {
       m.from_stage = CB_TRY(s.StageRef(ins, m.from));

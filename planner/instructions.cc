@@ -307,9 +307,9 @@ Result<Step> LowerRun(StageScope& s, const ast::Instruction& ins, const parser::
   for (const auto& [name, value] : flags) {
     if (name == "network") {
       std::string n = CB_TRY(s.Expand(ins, value));
-      if (n != "default" && n != "none" && n != "host")
-        return At(*s.df, ins, fmt::format("RUN --network: `{}` is not one of default, none, host", n));
-      st.network = n;
+      auto mode = ParseNetworkMode(n);
+      if (!mode) return At(*s.df, ins, fmt::format("RUN --network: `{}` is not one of default, none, host", n));
+      st.network = *mode;
     } else if (name == "security") {
       if (value != "sandbox") return At(*s.df, ins, fmt::format("RUN --security={} is not allowed", value));
     }

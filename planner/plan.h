@@ -11,11 +11,13 @@
 #include <vector>
 
 #include "common/digest.h"
+#include "common/network_mode.h"
 #include "common/result.h"
 #include "image/oci.h"
 #include "parser/ast.h"
 #include "planner/cache_key.h"
 #include "planner/context_hasher.h"
+#include "planner/run_mount.h"
 
 namespace cb::planner {
 
@@ -25,22 +27,6 @@ enum class StepKind {
   kCopy,     ///< COPY / ADD (no sandbox)
   kRun,      ///< a command in the sandbox
   kConfig,   ///< metadata only: ENV, LABEL, CMD, ENTRYPOINT, USER, EXPOSE, VOLUME, ...
-};
-
-/// `RUN --mount=...`
-struct RunMount {
-  std::string type = "bind";    ///< bind | cache | tmpfs | secret | ssh
-  std::string target;
-  std::string source;           ///< path in the `from` root (bind) or in the cache
-  std::string from;             ///< stage name/index or image; empty = context (bind)
-  int from_stage = -1;          ///< resolved stage index when `from` names a stage
-  std::string id;               ///< cache / secret id
-  std::string sharing = "shared";
-  std::optional<unsigned> mode, uid, gid;
-  bool readwrite = false;       ///< bind: writes allowed (and discarded)
-  bool required = false;        ///< secret: missing is an error
-  std::string env;              ///< secret: also expose as this env var
-  int64_t size = 0;             ///< tmpfs size in bytes (0 = default)
 };
 
 /// COPY / ADD.
@@ -74,7 +60,7 @@ struct Step {
   std::vector<std::string> argv;   ///< the full command line (shell form wrapped in SHELL)
   std::vector<std::string> env;    ///< the process environment: config env + build args
   std::vector<RunMount> mounts;
-  std::string network = "default";
+  NetworkMode network = NetworkMode::kDefault;
   std::string user;                ///< config user at this point (names resolved at run time)
   // kCopy
   CopySpec copy;
@@ -130,7 +116,7 @@ struct LowerOptions {
   BaseResolver resolve;                            ///< FROM image → its config; required
   std::string platform = "linux/amd64";
   /// `build --network`: the network of RUN steps without their own --network (part of their key).
-  std::string network = "default";
+  NetworkMode network = NetworkMode::kDefault;
 };
 
 /// AST → plan. Errors carry the instruction's file:line:col.

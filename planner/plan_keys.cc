@@ -59,7 +59,7 @@ Work Gather(Plan& plan) {
               &w.hashes.emplace_back(HashJob{&s, s.copy.sources, true, !s.copy.heredocs.empty(), {}, {}}));
       } else if (s.kind == StepKind::kRun) {
         for (const auto& m : s.mounts)
-          if (m.type == "bind" && m.from.empty())
+          if (m.type == MountType::kBind && m.from.empty())
             w.hashes_of[&s].push_back(
                 &w.hashes.emplace_back(HashJob{&s, {m.source.empty() ? "." : m.source}, false, false, {}, {}}));
       }
@@ -146,7 +146,7 @@ Status FillContent(Plan& plan, Step& s, Work& w) {
     }
   } else if (s.kind == StepKind::kRun) {
     for (const auto& m : s.mounts) {
-      if (m.type != "bind") continue;
+      if (m.type != MountType::kBind) continue;
       if (m.from_stage >= 0) {
         k.bind_sources.push_back(plan.stages[m.from_stage].key);
       } else if (m.from.empty()) {

@@ -6,16 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "common/network_mode.h"
 #include "common/result.h"
 #include "snapshotter/mount.h"
 
 namespace cb::sandbox {
 
-/// kHost: the host's network namespace. kNone: a new network namespace with only `lo` up.
-/// kDefault: a new network namespace with outbound access through slirp4netns (NAT,
-/// 10.0.2.100/24, DNS 10.0.2.3; the host's loopback is not reachable); Run fails with an
-/// Error when slirp4netns is not installed.
-enum class NetworkMode { kHost, kNone, kDefault };
+/// The common network modes (common/network_mode.h); with kDefault, Run fails with an Error
+/// when slirp4netns is not installed.
+using cb::NetworkMode;
 
 /// A resource limit like `docker run --ulimit nofile=1024:2048`.
 struct Ulimit {

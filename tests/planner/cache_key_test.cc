@@ -27,10 +27,10 @@ StepKeyInputs Run() {
   in.env = {"PATH=/bin", "V=1"};
   in.workdir = "/src";
   in.user = "1000";
-  in.network = "default";
-  in.mounts.push_back({"cache", "/cache", "", "", "/cache", "shared", false, std::nullopt, std::nullopt,
+  in.network = NetworkMode::kDefault;
+  in.mounts.push_back({planner::MountType::kCache, "/cache", "", "", "/cache", planner::MountSharing::kShared, false, std::nullopt, std::nullopt,
                        std::nullopt, "", 0});
-  in.mounts.push_back({"bind", "/ctx", "dir", "", "", "shared", false, std::nullopt, std::nullopt, std::nullopt, "", 0});
+  in.mounts.push_back({planner::MountType::kBind, "/ctx", "dir", "", "", planner::MountSharing::kShared, false, std::nullopt, std::nullopt, std::nullopt, "", 0});
   in.bind_sources = {D("context listing")};
   return in;
 }
@@ -143,13 +143,13 @@ TEST_CASE("cache keys: every input changes the key") {
       {"env", [](auto& k) { k.env.push_back("W=2"); }},
       {"workdir", [](auto& k) { k.workdir = "/"; }},
       {"user", [](auto& k) { k.user = ""; }},
-      {"network", [](auto& k) { k.network = "none"; }},
-      {"mount type", [](auto& k) { k.mounts[0].type = "tmpfs"; }},
+      {"network", [](auto& k) { k.network = NetworkMode::kNone; }},
+      {"mount type", [](auto& k) { k.mounts[0].type = planner::MountType::kTmpfs; }},
       {"mount target", [](auto& k) { k.mounts[0].target = "/c"; }},
       {"mount source", [](auto& k) { k.mounts[1].source = "other"; }},
       {"mount from", [](auto& k) { k.mounts[1].from = "img"; }},
       {"mount id", [](auto& k) { k.mounts[0].id = "x"; }},
-      {"mount sharing", [](auto& k) { k.mounts[0].sharing = "locked"; }},
+      {"mount sharing", [](auto& k) { k.mounts[0].sharing = planner::MountSharing::kLocked; }},
       {"mount rw", [](auto& k) { k.mounts[1].readwrite = true; }},
       {"mount mode", [](auto& k) { k.mounts[0].mode = 0700; }},
       {"mount uid", [](auto& k) { k.mounts[0].uid = 1; }},

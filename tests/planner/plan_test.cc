@@ -196,3 +196,26 @@ TEST_CASE("flags: ADD --unpack asking for what cbuild does not do is an error, n
   CHECK(LowerError("FROM busybox\nADD --unpack https://h/a.tgz /d/\n") ==
         "Dockerfile:2:1: ADD --unpack=true: `https://h/a.tgz`: cbuild does not unpack downloaded archives");
 }
+
+TEST_CASE("RUN --mount type and sharing, --network: typed, one spelling each") {
+  auto plan = MustLower("FROM busybox\nRUN --mount=type=cache,target=/c,sharing=locked --mount=type=tmpfs,target=/t "
+                        "--network=none true\nRUN true\n");
+  const auto& run = plan.stages[0].steps[1];
+  REQUIRE(run.mounts.size() == 2);
+  CHECK(run.mounts[0].type == planner::MountType::kCache);
+  CHECK(run.mounts[0].sharing == planner::MountSharing::kLocked);
+  CHECK(run.mounts[1].type == planner::MountType::kTmpfs);
+  CHECK(run.network == NetworkMode::kNone);
+  CHECK(plan.stages[0].steps[2].network == NetworkMode::kDefault);
+  for (auto t : {planner::MountType::kBind, planner::MountType::kCache, planner::MountType::kTmpfs,
+                 planner::MountType::kSecret, planner::MountType::kSsh})
+    CHECK(planner::ParseMountType(planner::FormatMountType(t)) == t);
+  for (auto s : {planner::MountSharing::kShared, planner::MountSharing::kPrivate, planner::MountSharing::kLocked})
+    CHECK(planner::ParseMountSharing(planner::FormatMountSharing(s)) == s);
+  CHECK(LowerError("FROM busybox\nRUN --mount=type=nfs,target=/n true\n") ==
+        "Dockerfile:2:1: RUN --mount: invalid type `nfs`");
+  CHECK(LowerError("FROM busybox\nRUN --mount=type=cache,target=/c,sharing=some true\n") ==
+        "Dockerfile:2:1: RUN --mount: invalid sharing `some`");
+  CHECK(LowerError("FROM busybox\nRUN --network=bridge true\n") ==
+        "Dockerfile:2:1: RUN --network: `bridge` is not one of default, none, host");
+}
