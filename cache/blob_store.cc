@@ -169,7 +169,8 @@ Result<Digest> BlobStore::Put(std::string_view data) {
   return d;
 }
 
-Error BlobStore::Discard(const Digest& d, std::string_view why) const {
+Error BlobStore::Discard(const Digest& d, std::string_view why, bool remove) const {
+  if (!remove) return MakeError(ErrorCode::kCorrupt, "blob {} is corrupt ({})", d.ToString(), why);
   {
     std::lock_guard<std::mutex> lock(verified_mu_);
     verified_.erase(d);
@@ -179,27 +180,27 @@ Error BlobStore::Discard(const Digest& d, std::string_view why) const {
                    removed ? "removed" : "could not remove it: " + removed.error().message);
 }
 
-Result<UniqueFd> BlobStore::OpenRegular(const Digest& d) const {
+Result<UniqueFd> BlobStore::OpenRegular(const Digest& d, bool remove) const {
   std::string path = PathOf(d);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
   struct stat st;
   if (!fd) {
     int err = errno;
     if (err == ENOENT) return MakeError(ErrorCode::kNotFound, "blob {} not found", d.ToString());
-    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return Discard(d, KindOf(st.st_mode));
+    if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return Discard(d, KindOf(st.st_mode), remove);
     return ErrnoError(err, fmt::format("open blob {}", d.ToString()));
   }
   if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno, fmt::format("stat blob {}", d.ToString()));
   if (!S_ISREG(st.st_mode)) {
     fd.reset();
-    return Discard(d, KindOf(st.st_mode));
+    return Discard(d, KindOf(st.st_mode), remove);
   }
   // Regular files ignore O_NONBLOCK; clear it anyway so readers see ordinary blocking reads.
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
   return fd;
 }
 
-Status BlobStore::Check(const Digest& d, int fd, bool memo) const {
+Status BlobStore::Check(const Digest& d, int fd, bool memo, bool remove) const {
   struct stat st;
   if (::fstat(fd, &st) != 0) return ErrnoError(errno, fmt::format("stat blob {}", d.ToString()));
   FileId id{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<int64_t>(st.st_size),
@@ -209,7 +210,7 @@ Status BlobStore::Check(const Digest& d, int fd, bool memo) const {
     if (auto it = verified_.find(d); it != verified_.end() && it->second == id) return Ok();
   }
   Digest got = CB_TRY(HashFd(fd, "blob " + d.ToString()));
-  if (got != d) return Discard(d, "content hashes to " + got.ToString());
+  if (got != d) return Discard(d, "content hashes to " + got.ToString(), remove);
   std::lock_guard<std::mutex> lock(verified_mu_);
   verified_[d] = id;
   return Ok();
@@ -249,9 +250,9 @@ Result<UniqueFd> BlobStore::OpenUnverified(const Digest& d) const {
   return OpenRegular(d);
 }
 
-Status BlobStore::Verify(const Digest& d) const {
-  UniqueFd fd = CB_TRY(OpenRegular(d));
-  return Check(d, fd.get(), false);
+Status BlobStore::Verify(const Digest& d, bool remove) const {
+  UniqueFd fd = CB_TRY(OpenRegular(d, remove));
+  return Check(d, fd.get(), false, remove);
 }
 
 bool BlobStore::Has(const Digest& d) const {

@@ -80,8 +80,10 @@ class BlobStore {
   Result<UniqueFd> OpenUnverified(const Digest& d) const;
   /// Every stored blob's digest (unordered); names that are no digest are left out.
   Result<std::vector<Digest>> List() const;
-  /// Re-hashes a stored blob (always: no memo); a mismatch removes it and returns kCorrupt naming the digest.
-  Status Verify(const Digest& d) const;
+  /// Re-hashes a stored blob (always: no memo); a mismatch returns kCorrupt naming the digest
+  /// and what is wrong, and removes the blob unless `remove` is false (`system check` without
+  /// --repair only reports).
+  Status Verify(const Digest& d, bool remove = true) const;
   /// A regular file is at the blob's path (its content is checked when it is read).
   bool Has(const Digest& d) const;
   /// A sound copy is stored: a regular file whose content hashes to `d` (hashed once per
@@ -97,13 +99,13 @@ class BlobStore {
  private:
   /// The blob opened without following links or blocking: kNotFound, or kCorrupt (removed)
   /// when it is not a regular file.
-  Result<UniqueFd> OpenRegular(const Digest& d) const;
-  /// Removes a corrupt blob and returns the kCorrupt error that says so.
-  Error Discard(const Digest& d, std::string_view why) const;
+  Result<UniqueFd> OpenRegular(const Digest& d, bool remove = true) const;
+  /// Removes a corrupt blob (unless `remove` is false) and returns the kCorrupt error that says so.
+  Error Discard(const Digest& d, std::string_view why, bool remove = true) const;
   /// Hashes the open blob from its start and compares; kCorrupt (removed) on a mismatch.
   /// `memo`: skip the hash when this process already verified this very file (same inode,
   /// size and change time — blobs are never modified in place, only replaced).
-  Status Check(const Digest& d, int fd, bool memo) const;
+  Status Check(const Digest& d, int fd, bool memo, bool remove = true) const;
 
   explicit BlobStore(std::string root);
   /// Adds to the lease (no-op without one); failures are the caller's to report.

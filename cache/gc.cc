@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include <nlohmann/json.hpp>
+
 #include "cache/lease.h"
 
 namespace cb::cache {
@@ -51,7 +53,7 @@ Sweep SweepFor(const GcInput& in, const std::vector<const CacheRecordInfo*>& kep
 }
 
 bool Dangling(const GcInput& in, const CacheRecordInfo& r) {
-  for (const auto& d : DigestsIn(r.record))
+  for (const auto& d : RequiredRefs(r.record))
     if (!in.layers.count(d) && !in.blobs.count(d)) return true;
   return false;
 }
@@ -76,6 +78,18 @@ int64_t TotalBytes(const GcInput& in) {
 }
 
 }  // namespace
+
+std::vector<Digest> RequiredRefs(std::string_view record) {
+  std::vector<Digest> out;
+  auto j = nlohmann::json::parse(record, nullptr, false);
+  if (!j.is_object()) return out;
+  for (const char* field : {"diff_id", "blob"}) {
+    auto it = j.find(field);
+    if (it == j.end() || !it->is_string()) continue;
+    if (auto d = Digest::Parse(it->get<std::string>())) out.push_back(*d);
+  }
+  return out;
+}
 
 GcPlan PlanGc(const GcInput& in, const GcOptions& opts) {
   GcPlan plan;

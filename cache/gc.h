@@ -12,7 +12,7 @@
 //     that names a layer (diff_id) keeps that layer (snapshot, layer row, compressed blob), one
 //     that names a blob keeps the blob.
 // Which records are kept:
-//   - default: all, except dangling ones (that name a digest the store no longer has);
+//   - default: all, except dangling ones (RequiredRefs names a digest the store no longer has);
 //   - --keep-storage N: least recently used records go first until the store's total size is
 //     at most N bytes;
 //   - --all: none.
@@ -22,6 +22,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
 #include <vector>
 
 #include "cache/metadata_store.h"
@@ -68,6 +69,11 @@ struct GcPlan {
   int64_t freed_bytes = 0;
   int64_t total_bytes = 0;      ///< store size before
 };
+
+/// The digests a cache record cannot do without: the layer of a step record ("diff_id"), the
+/// blob of a layer-blob record ("blob"). A record naming one the store lacks is dangling.
+/// Other digests a record holds (cache keys, a build history's file listing) are not required.
+std::vector<Digest> RequiredRefs(std::string_view record);
 
 /// Decides what to delete. Deterministic; never touches what a tagged image references.
 GcPlan PlanGc(const GcInput& in, const GcOptions& opts);

@@ -2,6 +2,8 @@
 // The rules live in cache/gc.h; here the facts are gathered and the plan carried out, under the
 // root's exclusive gc lock, keeping everything a running cbuild process has leased
 // (cache/lease.h): prune runs while builds run, and never removes what they use.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -44,11 +46,15 @@ Result<cache::GcInput> Gather(store::Store& s, int64_t* image_count) {
   return in;
 }
 
-/// Waits for the exclusive gc lock (another prune or check, or a process reading a reference
-/// for the moment it takes), saying so when it has to wait.
+/// Waits for the exclusive gc lock: other processes hold it shared for the moment they read a
+/// reference (microseconds), another prune or check exclusively for its whole run — only that
+/// wait is worth a word.
 Status LockRoot(store::Store& s) {
-  auto r = s.leases().LockExclusive(false);
-  if (r || r.error().code != ErrorCode::kExists) return r;
+  for (int i = 0; i < 200; ++i) {
+    auto r = s.leases().LockExclusive(false);
+    if (r || r.error().code != ErrorCode::kExists) return r;
+    ::usleep(10'000);
+  }
   fmt::print(stderr, "waiting for another cbuild prune or system check on `{}`...\n", s.root());
   return s.leases().LockExclusive(true);
 }
@@ -74,11 +80,14 @@ int Prune(const GlobalOptions& g, bool all, const std::string& keep_storage) {
   auto s = OpenStore(g);
   if (!s) return 1;
   if (auto r = LockRoot(*s); !r) return Fail(r.error());
+  // Leases first, then the references: a process alive now can only reference what it has
+  // leased already (it cannot add to its lease while this lock is held), so a tag or record it
+  // writes while the facts are gathered names something kept either way, even if it exits.
+  auto leased = s->leases().Live();
+  if (!leased) return Fail(leased.error());
   int64_t images = 0;
   auto in = Gather(*s, &images);
   if (!in) return Fail(in.error());
-  auto leased = s->leases().Live();
-  if (!leased) return Fail(leased.error());
   in->leased = std::move(*leased);
   cache::GcPlan plan = cache::PlanGc(*in, opts);
   if (auto r = Execute(*s, plan); !r) return Fail(r.error());
@@ -134,6 +143,7 @@ void AddSpaceVerbs(CLI::App& app, const GlobalOptions& g, int& rc) {
   auto* df = system->add_subcommand("df", "Show disk usage: images, layers, build cache");
   df->add_option("--format", df_format, "table|json")->check(CLI::IsMember({"table", "json"}));
   df->callback([&] { rc = SystemDf(g, df_format); });
+  AddCheckVerb(*system, g, rc);
 }
 
 }  // namespace cb::cli

@@ -72,8 +72,10 @@ int Logout(const std::string& server);
 /// `build --push`: pushes each local image name in `names` to its registry.
 int PushImages(const GlobalOptions& g, const std::vector<std::string>& names);
 
-/// Registers `prune` and `system df` (cli/prune.cc); their callbacks set rc.
+/// Registers `prune` and `system df` (cli/prune.cc), and `system check` (cli/check.cc, on the
+/// `system` command); their callbacks set rc.
 void AddSpaceVerbs(CLI::App& app, const GlobalOptions& g, int& rc);
+void AddCheckVerb(CLI::App& system, const GlobalOptions& g, int& rc);
 
 /// `cbuild debug parse [--format buildkit|json] FILE` (FILE may be "-" for stdin).
 int DebugParse(const std::string& file, const std::string& format);

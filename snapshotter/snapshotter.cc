@@ -53,9 +53,12 @@ Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(const std::string& root) 
     }
     ::closedir(d);
   }
-  // Layers being removed when a process died (RemoveLayer renames them here first).
+  // Layers being removed when a process died (RemoveLayer renames them into _trash/<pid>-…
+  // first). Only dead processes' entries: a prune running now owns its own.
   std::string trash = root + "/snapshots/_trash";
-  if (fs::Exists(trash)) (void)fs::RemoveTree(trash);
+  if (auto names = fs::ListDir(trash))
+    for (const auto& name : *names)
+      if (OwnerIsDead(name)) (void)fs::RemoveTree(trash + "/" + name);
   return std::unique_ptr<Snapshotter>(new Snapshotter(root));
 }
 
@@ -71,7 +74,7 @@ Status Snapshotter::RemoveLayer(const Digest& diff_id) {
   ::unlink((root_ + "/l/" + diff_id.Hex().substr(0, 16)).c_str());
   if (!fs::Exists(src)) return Ok();
   CB_TRY(fs::MakeDirs(root_ + "/snapshots/_trash"));
-  std::string dst = CB_TRY(fs::MakeTempDir(root_ + "/snapshots/_trash", diff_id.Short() + "-"));
+  std::string dst = CB_TRY(fs::MakeTempDir(root_ + "/snapshots/_trash", std::to_string(::getpid()) + "-"));
   if (::rename(src.c_str(), (dst + "/layer").c_str()) != 0)
     return ErrnoError(errno, fmt::format("rename `{}` to `{}`", src, dst));
   return fs::RemoveTree(dst);

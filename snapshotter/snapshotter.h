@@ -57,7 +57,8 @@ class Snapshotter {
   /// Every committed layer snapshot.
   Result<std::vector<Digest>> ListLayers() const;
   /// Deletes a layer snapshot: renamed out of snapshots/ first (atomic), then removed, so a
-  /// crash halfway leaves a trash dir (swept on Open), never a half layer. Missing is fine.
+  /// crash halfway leaves a trash dir (_trash/<pid>-…, swept by the next Open once that
+  /// process is gone), never a half layer. Missing is fine.
   Status RemoveLayer(const Digest& diff_id);
   /// Space used by a directory tree (allocated blocks), not following links: files with one
   /// link in `own`, files with several (shared with other layers) listed in `shared`.

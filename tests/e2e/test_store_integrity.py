@@ -53,6 +53,16 @@ def archive_manifest(path):
 
 
 @pytest.fixture
+def cbuild_other(tmp_path):
+    """A second, empty root."""
+    import tempfile
+    from conftest import Cbuild
+    root = tempfile.mkdtemp(prefix="cbuild-root-", dir="/var/tmp")
+    yield Cbuild(root)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
 def built(base, tmp_path):
     ctx = tmp_path / "ctx"
     ctx.mkdir()
@@ -111,3 +121,115 @@ def test_system_df_and_prune_never_follow_a_blob_symlink(built, tmp_path):
     built("prune", "--all", timeout=60)
     assert (outside / "keep").read_text() == "not the store's\n"
     assert not os.path.lexists(blob_path(built.root, layer)) or is_sound(built.root, layer)
+
+
+# --- cbuild system check [--repair] ---------------------------------------------------------
+
+def check(cb, *args):
+    return cb("system", "check", *args, check=False, timeout=120)
+
+
+def snapshot_path(root, diff_id):
+    return os.path.join(root, "snapshots", diff_id.split(":", 1)[1])
+
+
+def test_check_says_a_fresh_store_is_sound(built):
+    r = check(built)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "no problems" in r.stdout and "is sound" in r.stdout
+    assert "blobs" in r.stdout and "images" in r.stdout
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_check_finds_a_damaged_layer_blob_and_repair_removes_it(built, tmp_path, kind):
+    # A built image's compressed layer blob is made by save and named by a cache record only.
+    first = tmp_path / "first.tar"
+    built("save", "img", "-o", str(first))
+    layer = archive_manifest(first)[1]["layers"][-1]["digest"]
+    damage(built.root, layer, kind, tmp_path)
+    r = check(built)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert layer in r.stdout and "corrupt" in r.stdout and "NOT sound" in r.stdout
+    assert os.path.lexists(blob_path(built.root, layer)), "check without --repair changes nothing"
+    r = check(built, "--repair")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"blob {layer} is corrupt" in r.stdout and "removed" in r.stdout
+    assert not os.path.lexists(blob_path(built.root, layer))
+    assert check(built).returncode == 0
+    second = tmp_path / "second.tar"
+    built("save", "img", "-o", str(second))  # made again from the snapshot: the same archive
+    assert archive_manifest(second)[0] == archive_manifest(first)[0]
+
+
+@pytest.mark.parametrize("kind", ["symlink", "bytes"])
+def test_check_repair_remakes_a_loaded_images_layer_blob_from_its_snapshot(built, cbuild_other, tmp_path, kind):
+    archive = tmp_path / "img.tar"
+    built("save", "img", "-o", str(archive))
+    cbuild_other("load", "-i", str(archive))
+    layer = archive_manifest(archive)[1]["layers"][-1]["digest"]
+    damage(cbuild_other.root, layer, kind, tmp_path)
+    r = check(cbuild_other, "--repair")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "remade from its layer's snapshot" in r.stdout
+    assert is_sound(cbuild_other.root, layer)
+    assert check(cbuild_other).returncode == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_check_finds_a_damaged_config_and_repair_removes_the_unusable_tag(built, tmp_path, kind):
+    config = inspect(built, "img")["ConfigDigest"]
+    damage(built.root, config, kind, tmp_path)
+    r = check(built)
+    assert r.returncode == 1
+    assert config in r.stdout and "image `" in r.stdout
+    r = check(built, "--repair")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "tag removed" in r.stdout
+    assert not os.path.lexists(blob_path(built.root, config))
+    assert "img" not in built("images").stdout.split()
+    assert check(built).returncode == 0
+    built("build", "-t", "img", str(built.ctx))  # the next build makes it again
+    assert check(built).returncode == 0
+    assert built("run", "--rm", "img", "cat", "/hello").stdout == "hello\n"
+
+
+def test_check_finds_a_layer_snapshot_replaced_by_a_symlink(built, tmp_path):
+    diff_id = inspect(built, "img")["Layers"][-1]["diff_id"]
+    path = snapshot_path(built.root, diff_id)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(path, elsewhere)
+    os.symlink(str(elsewhere), path)
+    r = check(built)
+    assert r.returncode == 1
+    assert f"layer snapshot {diff_id}: a symbolic link" in r.stdout
+    r = check(built, "--repair")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert os.path.isdir(elsewhere), "the link's target is not touched"
+    assert not os.path.lexists(path)
+    built("build", "-t", "img", str(built.ctx))
+    assert check(built).returncode == 0
+    assert built("run", "--rm", "img", "cat", "/hello").stdout == "hello\n"
+
+
+def test_check_finds_records_of_a_missing_layer_and_junk_in_the_store(built):
+    diff_id = inspect(built, "img")["Layers"][-1]["diff_id"]
+    built("rmi", "img")
+    shutil.rmtree(snapshot_path(built.root, diff_id))
+    with open(os.path.join(built.root, "blobs", "sha256", "junk"), "w") as f:
+        f.write("not a blob\n")
+    r = check(built)
+    assert r.returncode == 1
+    assert f"cache record" in r.stdout and diff_id in r.stdout
+    assert "`blobs/sha256/junk`" in r.stdout
+    r = check(built, "--repair")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "record removed" in r.stdout
+    assert check(built).returncode == 0
+    out = built("build", "--progress", "plain", "-t", "img", str(built.ctx)).stderr
+    assert "RUN echo hello" in out
+    assert built("run", "--rm", "img", "cat", "/hello").stdout == "hello\n"
+
+
+def test_check_help_says_what_it_checks(cbuild):
+    r = cbuild("system", "check", "--help")
+    assert "--repair" in r.stdout and "exit status" in r.stdout
