@@ -8,7 +8,9 @@
 
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
+#include "cli/cli_options.h"
 #include "cli/common.h"
 #include "cli/verbs.h"
 #include "common/cancel.h"
@@ -117,6 +119,7 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   if (auto ns = sandbox::EnterPrivateMountNamespace(); !ns)
     return fail(MakeError(ns.error().code, "build needs root (mount namespaces, overlayfs): {}", ns.error().message));
   if (auto st = cancel::InstallSignalHandlers(); !st) return fail(st.error());  // common/cancel.h
+  spdlog::debug("store `{}`", g.root);
   auto store = store::Store::Open(g.root);
   if (!store) return fail(MakeError(store.error().code, "open store `{}`: {}", g.root, store.error().ToString()));
   CleanStale(**store);
@@ -152,7 +155,8 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
     }
     return fail(e);
   }
-  for (const auto& w : result->warnings) progress->Note("WARNING: " + w);
+  if (spdlog::should_log(spdlog::level::warn))  // --log-level error hides them
+    for (const auto& w : result->warnings) progress->Note("WARNING: " + w);
   progress->Note(fmt::format("writing image {} done", result->image.manifest_digest.ToString()));
   for (const auto& t : o.tags) progress->Note(fmt::format("naming to {} done", t));
   if (!o.metadata_file.empty()) {
@@ -168,6 +172,32 @@ int Build(const GlobalOptions& g, const BuildOptions& o) {
   }
   if (!output || output->dest != "-") fmt::print("{}\n", result->image.manifest_digest.ToString());
   return 0;
+}
+
+void AddBuildVerb(CLI::App& app, const GlobalOptions& g, int& rc) {
+  static BuildOptions b;
+  auto* build = app.add_subcommand("build", "Build an image from a Dockerfile and a context directory");
+  build->add_option("-f,--file", b.file, "Dockerfile (default CONTEXT/Dockerfile; - for stdin)");
+  build->add_option("-t,--tag", b.tags, "Name the image NAME[:TAG] (repeatable)")->allow_extra_args(false);
+  build->add_option("--target", b.target, "Build this stage");
+  build->add_flag("--no-cache", b.no_cache, "Run every step, ignoring the cache");
+  build->add_flag("-q,--quiet", b.quiet, "Print nothing but the image digest (and the error, if the build fails)");
+  build->add_option("--progress", b.progress,
+                    "auto|plain|tty|json: tty is a live view (the default when stderr is a terminal), plain one "
+                    "line per event (the default elsewhere), json one event object per line; all on stderr")
+      ->check(CLI::IsMember({"auto", "plain", "tty", "json"}));
+  build->add_option("--metadata-file", b.metadata_file, "Write build results (digests, steps) as JSON");
+  build->add_option("-o,--output", b.output,
+                    "type=oci|docker|local|tar|image,dest=PATH[,compression=gzip|zstd|none][,name=NAME]; "
+                    "a bare PATH means type=local (see docs/formats.md)");
+  build->add_option("--build-arg", b.build_args, "Set a build-time variable K=V (repeatable)")->allow_extra_args(false);
+  build->add_option("--secret", b.secrets, "Expose a secret to RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR")
+      ->allow_extra_args(false);
+  build->add_option("--platform", b.platform, "Target platform (only linux/amd64)");
+  AddNetworkOption(build, b.network, false, "default|none|host: network of RUN steps without their own --network");
+  build->add_flag("--push", b.push, "Push every -t name to its registry after the build");
+  build->add_option("context", b.context, "Build context directory")->required();
+  build->callback([&] { rc = Build(g, b); });
 }
 
 }  // namespace cb::cli

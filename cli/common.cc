@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fmt/core.h>
+#include <spdlog/spdlog.h>
 
 #include "common/fs.h"
 #include "common/unique_fd.h"
@@ -22,6 +23,7 @@ int Fail(const std::string& message) {
 int Fail(const Error& e) { return Fail(e.ToString()); }
 
 std::unique_ptr<store::Store> OpenStore(const GlobalOptions& g) {
+  spdlog::debug("store `{}`", g.root);
   auto s = store::Store::Open(g.root);
   if (!s) {
     Fail(fmt::format("open store `{}`: {}", g.root, s.error().ToString()));
@@ -39,7 +41,10 @@ void CleanStale(store::Store& store) {
     std::string path = dir + "/" + n;
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     // Held by a running `cbuild run --name`: not ours to touch.
-    if (fd && ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) ::unlink(path.c_str());
+    if (fd && ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {
+      spdlog::debug("remove stale container name `{}`", path);
+      ::unlink(path.c_str());
+    }
   }
 }
 

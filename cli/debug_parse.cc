@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
 #include "cli/verbs.h"
@@ -56,6 +57,16 @@ int DebugParse(const std::string& file, const std::string& format) {
   std::string out = format == "json" ? parser::DumpJson(*df) : parser::DumpBuildkit(*df);
   std::fwrite(out.data(), 1, out.size(), stdout);
   return 0;
+}
+
+void AddDebugVerbs(CLI::App& app, const GlobalOptions&, int& rc) {
+  static std::string parse_file, parse_format = "buildkit";
+  auto* debug = app.add_subcommand("debug", "Tools for looking inside cbuild");
+  debug->require_subcommand(1);
+  auto* parse = debug->add_subcommand("parse", "Print a Dockerfile's parse tree");
+  parse->add_option("--format", parse_format, "buildkit|json")->check(CLI::IsMember({"buildkit", "json"}));
+  parse->add_option("file", parse_file, "Dockerfile (- for stdin)")->required();
+  parse->callback([&] { rc = DebugParse(parse_file, parse_format); });
 }
 
 }  // namespace cb::cli

@@ -1,4 +1,5 @@
 // `cbuild images`, `inspect`, `tag`, `rmi`, `import`: looking at and naming stored images.
+#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
@@ -119,6 +120,28 @@ int Import(const GlobalOptions& g, const std::string& tarball, const std::string
   if (auto st = store->images().Tag(*ref, img->manifest_digest); !st) return Fail(st.error());
   fmt::print("{}\n", img->manifest_digest.ToString());
   return 0;
+}
+
+void AddImageVerbs(CLI::App& app, const GlobalOptions& g, int& rc) {
+  static std::string images_format = "table", tag_src, tag_dst, import_tar, import_name;
+  static std::vector<std::string> inspect_names, rmi_names;
+  auto* images = app.add_subcommand("images", "List images");
+  images->add_option("--format", images_format, "table|json")->check(CLI::IsMember({"table", "json"}));
+  images->callback([&] { rc = Images(g, images_format); });
+  auto* inspect = app.add_subcommand("inspect", "Show an image's manifest, config and layers as JSON");
+  inspect->add_option("image", inspect_names, "Images")->required();
+  inspect->callback([&] { rc = Inspect(g, inspect_names); });
+  auto* tag = app.add_subcommand("tag", "Give an image another name");
+  tag->add_option("source", tag_src)->required();
+  tag->add_option("target", tag_dst)->required();
+  tag->callback([&] { rc = Tag(g, tag_src, tag_dst); });
+  auto* rmi = app.add_subcommand("rmi", "Remove image names");
+  rmi->add_option("image", rmi_names)->required();
+  rmi->callback([&] { rc = Rmi(g, rmi_names); });
+  auto* imp = app.add_subcommand("import", "Store a root filesystem tarball as a one-layer image");
+  imp->add_option("tarball", import_tar, "ROOTFS.tar (plain or compressed)")->required();
+  imp->add_option("name", import_name, "NAME[:TAG]")->required();
+  imp->callback([&] { rc = Import(g, import_tar, import_name); });
 }
 
 }  // namespace cb::cli

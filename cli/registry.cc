@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
 #include "cli/common.h"
@@ -130,6 +131,41 @@ int Logout(const std::string& server) {
   if (!*had) return Fail(fmt::format("logout: not logged in to {}", domain));
   fmt::print("Removing login credentials for {}\n", domain);
   return 0;
+}
+
+void AddRegistryVerbs(CLI::App& app, const GlobalOptions& g, int& rc) {
+  static RegistryCliOptions ro;
+  static std::string name, user, password, server;
+  static bool password_stdin = false;
+  auto net = [](CLI::App* c) {
+    c->add_option("--insecure-registry", ro.insecure_registries,
+                  "Allow plain HTTP for this registry host[:port] (repeatable; localhost and 127.0.0.0/8 always are)")
+        ->take_all()
+        ->expected(1);
+    c->add_option("--ca-file", ro.ca_file, "Also trust the CA certificates in this PEM file");
+  };
+  auto* pull = app.add_subcommand("pull", "Download an image from a registry into the store");
+  pull->add_option("name", name, "NAME[:TAG|@DIGEST] (busybox = docker.io/library/busybox:latest)")->required();
+  pull->add_option("--platform", ro.platform, "Image to choose from a multi-platform index (os/arch[/variant])");
+  pull->add_flag("-q,--quiet", ro.quiet, "No progress output");
+  net(pull);
+  pull->callback([&] { rc = Pull(g, ro, name); });
+  auto* push = app.add_subcommand("push", "Upload an image from the store to a registry (blobs first, manifest last)");
+  push->add_option("name", name, "NAME[:TAG]: the local image, and where it goes")->required();
+  push->add_option("--chunk-size", ro.chunk_size, "Upload blobs larger than BYTES in chunks of BYTES (default: one request)");
+  push->add_flag("-q,--quiet", ro.quiet, "No progress output");
+  net(push);
+  push->callback([&] { rc = Push(g, ro, name); });
+  auto* login = app.add_subcommand("login", "Store credentials for a registry in ~/.docker/config.json");
+  login->add_option("server", server, "Registry host[:port] (default docker.io)");
+  login->add_option("-u,--username", user, "User name");
+  login->add_option("-p,--password", password, "Password or token (prefer --password-stdin)");
+  login->add_flag("--password-stdin", password_stdin, "Read the password from stdin");
+  net(login);
+  login->callback([&] { rc = Login(ro, server, user, password, password_stdin); });
+  auto* logout = app.add_subcommand("logout", "Remove stored credentials for a registry");
+  logout->add_option("server", server, "Registry host[:port] (default docker.io)");
+  logout->callback([&] { rc = Logout(server); });
 }
 
 }  // namespace cb::cli

@@ -15,6 +15,7 @@
 
 #include <fmt/core.h>
 
+#include "cli/cli_options.h"
 #include "cli/common.h"
 #include "cli/verbs.h"
 #include "common/cancel.h"
@@ -267,6 +268,47 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
   if (cancel::Requested()) return cancel::ExitCode();
   if (!status) return RunFail(status.error().ToString());
   return status->code;
+}
+
+void AddRunVerb(CLI::App& app, const GlobalOptions& g, int& rc) {
+  static RunOptions r;
+  auto* run = app.add_subcommand(
+      "run", "Run a command in a new container from an image, like `docker run --rm`:\n"
+             "  cbuild run [OPTIONS] IMAGE [COMMAND] [ARG...]");
+  run->add_flag("--rm", r.rm, "Remove the container when it exits (always done: containers are never kept)");
+  run->add_flag("-i,--interactive", r.interactive, "Keep stdin attached (without it the command reads /dev/null)");
+  run->add_flag("-t,--tty", r.tty,
+                "Allocate a pseudo-terminal; with -i on a terminal, the terminal goes raw (^C reaches the container)");
+  run->add_option("-e,--env", r.env, "Set an environment variable K=V, or K to pass the caller's value (repeatable)")
+      ->allow_extra_args(false);
+  run->add_option("-v,--volume", r.volumes, "Bind mount HOST-PATH:CONTAINER-PATH[:ro|rw] (absolute paths; repeatable)")
+      ->allow_extra_args(false);
+  run->add_option("-w,--workdir", r.workdir, "Working directory inside the container (absolute; created if missing)");
+  run->add_option("-u,--user", r.user, "USER[:GROUP], names or ids, resolved in the image's /etc/passwd and /etc/group");
+  run->add_option("--entrypoint", r.entrypoint, "Override the image's ENTRYPOINT (one word; \"\" clears it; CMD is dropped)");
+  AddNetworkOption(run, r.network, true,
+                   "default (own network namespace, outbound NAT through slirp4netns; alias bridge) | none (loopback only) | host");
+  run->add_option("--name", r.name, "Container name: unique among running `cbuild run`s of this --root");
+  run->add_option("--hostname", r.hostname, "Container host name (default: a random 12-digit hex id, as Docker)");
+  run->prefix_command();  // IMAGE and everything after it (the command, flags included) stay unparsed
+  run->footer(
+      "IMAGE: a name, id or digest. Everything after IMAGE is the command and its arguments (default: the image's ENTRYPOINT + CMD).\n"
+      "Exit status: the command's; 125 when cbuild fails before the command starts, 126 when it cannot\n"
+      "be executed, 127 when it is not found, 128+N when it is killed by signal N. SIGINT, SIGTERM and\n"
+      "SIGHUP to cbuild are forwarded to the command (SIGKILL 5 s later if it is still running);\n"
+      "cbuild then exits 130, 143 or 129. See docs/run.md.");
+  run->callback([&rc, &g, run] {
+    r.entrypoint_set = run->count("--entrypoint") > 0;
+    r.args = run->remaining();
+    if (r.args.empty() || r.args[0].empty() || r.args[0][0] == '-') {
+      rc = Fail(r.args.empty() ? std::string("run: IMAGE is required (cbuild run [OPTIONS] IMAGE [COMMAND] [ARG...])")
+                               : "run: unknown flag `" + r.args[0] + "` (see cbuild run --help)") + 1;
+      return;
+    }
+    r.image = r.args[0];
+    r.args.erase(r.args.begin());
+    rc = Run(g, r);
+  });
 }
 
 }  // namespace cb::cli

@@ -46,6 +46,13 @@ struct RunOptions {
   std::vector<std::string> args;
 };
 
+/// Each registers its verb(s), options and --help text on `app`; their callbacks set rc.
+void AddBuildVerb(CLI::App& app, const GlobalOptions& g, int& rc);     ///< build (cli/build.cc)
+void AddRunVerb(CLI::App& app, const GlobalOptions& g, int& rc);       ///< run (cli/run.cc)
+void AddImageVerbs(CLI::App& app, const GlobalOptions& g, int& rc);    ///< images, inspect, tag, rmi, import
+void AddRegistryVerbs(CLI::App& app, const GlobalOptions& g, int& rc); ///< pull, push, login, logout
+void AddDebugVerbs(CLI::App& app, const GlobalOptions& g, int& rc);    ///< debug parse (cli/debug_parse.cc)
+
 int Build(const GlobalOptions& g, const BuildOptions& o);
 int Run(const GlobalOptions& g, const RunOptions& o);
 int Images(const GlobalOptions& g, const std::string& format);

@@ -1,5 +1,7 @@
 #include "executor/builder.h"
 
+#include <spdlog/spdlog.h>
+
 #include "cache/build_history.h"
 #include "cache/cache_index.h"
 #include "executor/scheduler.h"
@@ -41,6 +43,7 @@ Result<planner::Plan> PlanOf(store::Store& store, progress::Progress& progress, 
 
 Result<BuildResult> Build(store::Store& store, sandbox::Sandbox& sandbox, progress::Progress& progress,
                           const BuildRequest& req) {
+  spdlog::debug("build: Dockerfile `{}`, context `{}`", req.dockerfile_name, req.context_dir);
   planner::Plan plan = CB_TRY(PlanOf(store, progress, req));
   std::vector<image::Reference> tags;
   for (const auto& t : req.tags) tags.push_back(CB_TRY(image::ParseReference(t)));
@@ -52,6 +55,10 @@ Result<BuildResult> Build(store::Store& store, sandbox::Sandbox& sandbox, progre
   if (!keyed) {
     (void)ctx.SaveStatCache();
     return std::move(keyed).error();
+  }
+  for (const auto& stage : plan.stages) {
+    if (!stage.needed) continue;
+    for (const auto& s : stage.steps) spdlog::debug("plan: #{} {}: key {}", s.number, s.text, s.key.ToString());
   }
 
   auto index = cache::NewMetadataCacheIndex(store.meta());
@@ -72,6 +79,7 @@ Result<BuildResult> Build(store::Store& store, sandbox::Sandbox& sandbox, progre
   result.image = CB_TRY(store.images().Put(m, target.config));
   for (const auto& t : tags) CB_TRY(store.images().Tag(t, result.image.manifest_digest));
   result.steps = scheduler.Reports();
+  spdlog::debug("build: image {}", result.image.manifest_digest.ToString());
   return result;
 }
 
