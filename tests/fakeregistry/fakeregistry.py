@@ -84,6 +84,7 @@ HUGE = manifest(extra={"annotations": {"pad": "x" * (5 << 20)}})
 BLOBS = {sha(LAYER): LAYER, sha(CONFIG): CONFIG}
 MANIFESTS = {}
 UPLOADS = {}
+UPLOAD_SEQ = [0]  # the last upload id handed out
 REPO_BLOBS = set()  # (repo, digest) for push/ repositories
 FLAKY = {"count": 0}
 
@@ -255,8 +256,11 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 REPO_BLOBS.add((repo, q["mount"][0]))
             return self.send(201, b"", {"Location": f"/v2/{repo}/blobs/{q['mount'][0]}"})
-        uid = f"u{len(UPLOADS) + 1}"
+        # A fresh id per upload, never reused: len(UPLOADS) shrinks when a PUT completes one, so
+        # an id made from it could name an upload still in progress (concurrent blob pushes).
         with LOCK:
+            UPLOAD_SEQ[0] += 1
+            uid = f"u{UPLOAD_SEQ[0]}"
             UPLOADS[uid] = b""
         self.send(202, b"", {"Location": f"/v2/{repo}/blobs/uploads/{uid}", "Range": "0-0"})
 
